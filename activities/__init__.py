@@ -1,0 +1,1 @@
+"""Durable activities: each is one idempotent call into ``diskdr.azure``."""

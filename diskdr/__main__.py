@@ -1,0 +1,3 @@
+from diskdr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,13 @@
+"""The Azure Functions app: wiring only. Each module contributes one durable blueprint."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities import snapshots
+from orchestrations import backup_cycle, protect_vm
+from triggers import eventgrid, http_api, timer
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+for module in (timer, eventgrid, http_api, backup_cycle, protect_vm, snapshots):
+    app.register_functions(module.bp)

@@ -1,0 +1,1 @@
+"""Durable orchestrators: deterministic generators, no I/O, time only from the context."""

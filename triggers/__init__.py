@@ -1,0 +1,1 @@
+"""Thin trigger blueprints: validate the input, start durable work, answer."""

@@ -1,0 +1,5 @@
+"""Blueprint: timer (filled in by the backup capability, issue P4)."""
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
