@@ -26,7 +26,7 @@ class WorldClock:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> WorldClock:
-        """The clock configured by ``DISKDR_TIME_SCALE`` / ``DISKDR_CLOCK_ANCHOR`` (real if unset)."""
+        """The clock of ``DISKDR_TIME_SCALE`` and ``DISKDR_CLOCK_ANCHOR`` (real if unset)."""
         env = os.environ if environ is None else environ
         scale = float(env.get(ENV_SCALE) or 1.0)
         anchor_text = env.get(ENV_ANCHOR)

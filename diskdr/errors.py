@@ -1,0 +1,101 @@
+"""Typed errors of diskdr.
+
+Every error says what is wrong in words a user can act on. Azure errors carry the Azure
+error code and request id; policy errors carry the file, line and field path. The edges
+(HTTP triggers, CLI) turn them into messages and status codes; nothing swallows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class DiskdrError(Exception):
+    """Base class of every error diskdr raises on purpose."""
+
+
+class ConfigError(DiskdrError):
+    """An app setting is missing or invalid (names the setting)."""
+
+
+@dataclass(frozen=True)
+class PolicyIssue:
+    """One problem in a policy file: ``file:line: field.path: message``."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return (
+            f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        )
+
+
+class PolicyError(DiskdrError):
+    """A policy file is invalid; holds every issue found, in file order."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+class ScheduleError(DiskdrError):
+    """A schedule expression (NCRONTAB) or time zone is invalid."""
+
+
+class OwnershipError(DiskdrError):
+    """A recovery point that this install does not own reached a decision that could delete it."""
+
+
+class AzureError(DiskdrError):
+    """An Azure call failed. ``code`` is Azure's error code, ``request_id`` its x-ms-request-id."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.code = code
+        self.status = status
+        self.request_id = request_id
+        self.detail = message
+        parts = [message]
+        if code:
+            parts.append(f"code={code}")
+        if status:
+            parts.append(f"status={status}")
+        if request_id:
+            parts.append(f"request-id={request_id}")
+        super().__init__(
+            " ".join(parts) if len(parts) == 1 else f"{message} ({', '.join(parts[1:])})"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "message": self.detail,
+            "code": self.code,
+            "status": self.status,
+            "requestId": self.request_id,
+        }
+
+
+class ResourceNotFoundError(AzureError):
+    """The resource does not exist (HTTP 404)."""
+
+
+class ConflictError(AzureError):
+    """The request conflicts with the resource's state or a lock (HTTP 409)."""
+
+
+class ThrottledError(AzureError):
+    """Azure throttled the call (HTTP 429) beyond what the SDK's retries absorbed."""
+
+
+class LimitReachedError(AzureError):
+    """A platform limit was hit (e.g. ``SnapshotsLimitReached``); retrying does not help."""
