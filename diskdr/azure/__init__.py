@@ -1,1 +1,1 @@
-"""diskdr/azure."""
+"""Adapters over the Azure SDKs: the only place diskdr talks to Azure."""

@@ -1,0 +1,111 @@
+"""Credentials and SDK clients built from the settings, once per worker process.
+
+In Azure the credential is ``DefaultAzureCredential`` (the app's managed identity). On the
+offline twin a static token is used, and only when the ARM endpoint is a loopback address:
+a static token must never be sent anywhere else. Retries, ``Retry-After`` and LRO polling
+are the SDK's own policies; we only set the user agent and the CA bundle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from azure.core.credentials import AccessToken, TokenCredential
+from azure.mgmt.compute import ComputeManagementClient
+
+from diskdr import __version__
+from diskdr.errors import ConfigError
+from diskdr.settings import Settings
+
+USER_AGENT = f"diskdr/{__version__}"
+
+
+class EmulatorCredential:
+    """A fixed bearer token for the offline twin's emulator (which accepts any token)."""
+
+    def __init__(self, token: str = "diskdr-emulator-token") -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def make_credential(settings: Settings) -> TokenCredential:
+    if settings.credential == "emulator":
+        if not is_loopback_url(settings.arm_endpoint):
+            raise ConfigError(
+                "DISKDR_CREDENTIAL=emulator is refused: DISKDR_ARM_ENDPOINT "
+                f"{settings.arm_endpoint!r} is not a loopback address (the static emulator "
+                "token is only ever sent to a local emulator)"
+            )
+        return EmulatorCredential()
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments shared by every management client."""
+    options: dict[str, Any] = {
+        "base_url": settings.arm_endpoint,
+        "credential_scopes": [f"{settings.arm_endpoint}/.default"],
+        "user_agent": USER_AGENT,
+    }
+    if settings.ca_bundle:
+        options["connection_verify"] = settings.ca_bundle
+    return options
+
+
+class Clients:
+    """The process-wide SDK clients for one set of settings (thread-safe, created lazily)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._credential: TokenCredential | None = None
+        self._compute: dict[str, ComputeManagementClient] = {}
+
+    @property
+    def credential(self) -> TokenCredential:
+        with self._lock:
+            if self._credential is None:
+                self._credential = make_credential(self.settings)
+            return self._credential
+
+    def compute(self, subscription_id: str) -> ComputeManagementClient:
+        credential = self.credential
+        with self._lock:
+            client = self._compute.get(subscription_id)
+            if client is None:
+                client = ComputeManagementClient(
+                    credential, subscription_id, **client_options(self.settings)
+                )
+                self._compute[subscription_id] = client
+            return client
+
+
+_clients: Clients | None = None
+_clients_lock = threading.Lock()
+
+
+def get_clients() -> Clients:
+    """Clients for the current environment's settings, created once per worker."""
+    global _clients
+    with _clients_lock:
+        if _clients is None:
+            _clients = Clients(Settings.from_env())
+        return _clients

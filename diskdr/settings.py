@@ -1,0 +1,132 @@
+"""App settings (environment variables) of diskdr, read and checked in one place.
+
+DESIGN's settings table is the contract; the extra ``DISKDR_*`` knobs below are documented
+in ``docs/operations.md``. Errors name the setting and say what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from diskdr.errors import ConfigError
+
+_SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+)
+CREDENTIAL_MODES = ("default", "emulator")
+AZURE_PUBLIC_ARM = "https://management.azure.com"
+
+
+def parse_duration_setting(name: str, text: str) -> timedelta:
+    """An ISO 8601 duration of days, hours, minutes and seconds (``PT2H``, ``P1DT12H``)."""
+    match = _DURATION.match(text.strip().upper())
+    if not match or text.strip().upper() in ("P", "PT"):
+        raise ConfigError(f"{name}: expected an ISO 8601 duration like PT2H or P1D, got {text!r}")
+    parts = {key: int(value) for key, value in match.groupdict().items() if value}
+    return timedelta(**parts)
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {text!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: expected an integer from {low} to {high}, got {value}")
+    return value
+
+
+def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {text!r}")
+
+
+def _duration(env: Mapping[str, str], name: str, default: str) -> timedelta:
+    return parse_duration_setting(name, env.get(name, "").strip() or default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything diskdr reads from its environment."""
+
+    subscription_ids: tuple[str, ...]
+    install_id: str
+    policy_file: Path
+    arm_endpoint: str = AZURE_PUBLIC_ARM
+    ca_bundle: str | None = None
+    credential: str = "default"
+    tick_schedule: str = "0 */5 * * * *"
+    vm_batch_size: int = 10
+    max_copies_per_region: int = 100
+    prune_dry_run: bool = False
+    group_deadline: timedelta = timedelta(hours=2)
+    copy_deadline: timedelta = timedelta(hours=24)
+    catch_up_window: timedelta = timedelta(days=1)
+    debounce: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        subscriptions = tuple(
+            s.strip() for s in env.get("DISKDR_SUBSCRIPTION_IDS", "").split(",") if s.strip()
+        )
+        if not subscriptions:
+            raise ConfigError("DISKDR_SUBSCRIPTION_IDS: required, a comma list of subscription ids")
+        for subscription in subscriptions:
+            if not _SUBSCRIPTION_ID.match(subscription):
+                raise ConfigError(
+                    f"DISKDR_SUBSCRIPTION_IDS: {subscription!r} is not a subscription id (a GUID)"
+                )
+        install_id = env.get("DISKDR_INSTALL_ID", "").strip()
+        if not install_id:
+            raise ConfigError("DISKDR_INSTALL_ID: required, the value of the diskdr-owner tag")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", install_id):
+            raise ConfigError(
+                "DISKDR_INSTALL_ID: expected 1-63 letters, digits, '.', '_' or '-' "
+                f"starting with a letter or digit, got {install_id!r}"
+            )
+        credential = env.get("DISKDR_CREDENTIAL", "").strip().lower() or "default"
+        if credential not in CREDENTIAL_MODES:
+            raise ConfigError(
+                f"DISKDR_CREDENTIAL: expected one of {', '.join(CREDENTIAL_MODES)}, "
+                f"got {credential!r}"
+            )
+        endpoint = (env.get("DISKDR_ARM_ENDPOINT", "").strip() or AZURE_PUBLIC_ARM).rstrip("/")
+        if not endpoint.startswith("https://"):
+            raise ConfigError(f"DISKDR_ARM_ENDPOINT: expected an https:// URL, got {endpoint!r}")
+        root = Path(env.get("AzureWebJobsScriptRoot") or os.getcwd())
+        policy_file = Path(env.get("DISKDR_POLICY_FILE", "").strip() or "policies.yaml")
+        ca_bundle = env.get("DISKDR_CA_BUNDLE", "").strip() or None
+        if ca_bundle and not Path(ca_bundle).is_absolute():
+            ca_bundle = str(root / ca_bundle)
+        return cls(
+            subscription_ids=subscriptions,
+            install_id=install_id,
+            policy_file=policy_file if policy_file.is_absolute() else root / policy_file,
+            arm_endpoint=endpoint,
+            ca_bundle=ca_bundle,
+            credential=credential,
+            tick_schedule=env.get("DISKDR_TICK_SCHEDULE", "").strip() or "0 */5 * * * *",
+            vm_batch_size=_int_setting(env, "DISKDR_VM_BATCH_SIZE", 10, 1, 500),
+            max_copies_per_region=_int_setting(env, "DISKDR_MAX_COPIES_PER_REGION", 100, 1, 100),
+            prune_dry_run=_bool_setting(env, "DISKDR_PRUNE_DRY_RUN", False),
+            group_deadline=_duration(env, "DISKDR_GROUP_DEADLINE", "PT2H"),
+            copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),
+            catch_up_window=_duration(env, "DISKDR_CATCH_UP_WINDOW", "P1D"),
+            debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M"),
+        )
