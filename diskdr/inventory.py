@@ -1,0 +1,161 @@
+"""What diskdr protects: VMs and their managed disks, as plain JSON-able records.
+
+The Azure adapter fills these from the Compute API; everything here is pure: which VMs a
+policy's target selects and which of their disks are protected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def parse_resource_id(resource_id: str) -> dict[str, str]:
+    """Split an ARM id into subscription, resource group, provider type and name (lower keys).
+
+    >>> parse_resource_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d")
+    {'subscription': 's', 'resourceGroup': 'rg', 'type': 'Microsoft.Compute/disks', 'name': 'd'}
+    """
+    parts = resource_id.strip("/").split("/")
+    if (
+        len(parts) < 8
+        or parts[0].lower() != "subscriptions"
+        or parts[2].lower() != "resourcegroups"
+    ):
+        raise ValueError(f"not an ARM resource id: {resource_id!r}")
+    if parts[4].lower() != "providers":
+        raise ValueError(f"not an ARM resource id: {resource_id!r}")
+    return {
+        "subscription": parts[1],
+        "resourceGroup": parts[3],
+        "type": f"{parts[5]}/{parts[6]}",
+        "name": parts[7],
+    }
+
+
+@dataclass(frozen=True)
+class DiskInfo:
+    """One managed disk of a VM (or a standalone disk named in an on-demand request)."""
+
+    id: str
+    name: str
+    location: str
+    sku: str
+    size_gb: int
+    unique_id: str
+    lun: int | None = None  # None for the OS disk or a standalone disk
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_os_disk(self) -> bool:
+        return self.lun is None
+
+    @property
+    def subscription_id(self) -> str:
+        return parse_resource_id(self.id)["subscription"]
+
+    @property
+    def resource_group(self) -> str:
+        return parse_resource_id(self.id)["resourceGroup"]
+
+    @property
+    def family(self) -> str:
+        """The snapshot family: a recreated disk with the same id is a new family."""
+        return f"{self.id.lower()}#{self.unique_id.lower()}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "location": self.location,
+            "sku": self.sku,
+            "sizeGB": self.size_gb,
+            "uniqueId": self.unique_id,
+            "lun": self.lun,
+            "tags": dict(self.tags),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DiskInfo:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            location=data["location"],
+            sku=data["sku"],
+            size_gb=int(data["sizeGB"]),
+            unique_id=data["uniqueId"],
+            lun=data.get("lun"),
+            tags=dict(data.get("tags") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class VmInfo:
+    """A VM and the managed disks diskdr protects on it (OS disk first, then by LUN)."""
+
+    id: str
+    name: str
+    location: str
+    tags: Mapping[str, str]
+    disks: tuple[DiskInfo, ...]
+
+    @property
+    def subscription_id(self) -> str:
+        return parse_resource_id(self.id)["subscription"]
+
+    @property
+    def resource_group(self) -> str:
+        return parse_resource_id(self.id)["resourceGroup"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "location": self.location,
+            "tags": dict(self.tags),
+            "disks": [disk.to_dict() for disk in self.disks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VmInfo:
+        return cls(
+            id=data["id"],
+            name=data["name"],
+            location=data["location"],
+            tags=dict(data.get("tags") or {}),
+            disks=tuple(DiskInfo.from_dict(d) for d in data.get("disks", ())),
+        )
+
+
+def tags_match(resource_tags: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
+    """Every wanted tag is present with that value (names case-insensitive, as in Azure)."""
+    have = {name.lower(): value for name, value in (resource_tags or {}).items()}
+    return all(have.get(name.lower()) == value for name, value in wanted.items())
+
+
+def vm_in_target(
+    vm_id: str,
+    vm_tags: Mapping[str, str] | None,
+    tags: Mapping[str, str],
+    resource_groups: Iterable[str],
+) -> bool:
+    """Whether a VM is selected by a policy target (all given selectors must match)."""
+    groups = {group.lower() for group in resource_groups}
+    if groups and parse_resource_id(vm_id)["resourceGroup"].lower() not in groups:
+        return False
+    return tags_match(vm_tags, tags)
+
+
+def protected_disks(
+    disks: Iterable[DiskInfo], exclude_tags: Mapping[str, str], exclude_luns: Iterable[int]
+) -> tuple[DiskInfo, ...]:
+    """The disks left after the target's ``excludeDisks`` (by disk tags or by data-disk LUN)."""
+    luns = set(exclude_luns)
+    kept = [
+        disk
+        for disk in disks
+        if not (disk.lun is not None and disk.lun in luns)
+        and not (exclude_tags and tags_match(disk.tags, exclude_tags))
+    ]
+    return tuple(sorted(kept, key=lambda d: (-1 if d.lun is None else d.lun, d.id.lower())))
