@@ -50,6 +50,11 @@ class OwnershipError(DiskdrError):
     """A recovery point that this install does not own reached a decision that could delete it."""
 
 
+class PointTagsError(DiskdrError):
+    """A resource carries this install's owner tag but its other diskdr tags are missing or
+    malformed: it is ours, yet nothing may be decided about it until a person looks."""
+
+
 class AzureError(DiskdrError):
     """An Azure call failed. ``code`` is Azure's error code, ``request_id`` its x-ms-request-id."""
 
