@@ -34,6 +34,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from diskdr.errors import PolicyError, PolicyIssue, ScheduleError
@@ -95,7 +96,8 @@ def parse_duration(text: object) -> timedelta:
     parts = match.groupdict()
     if parts["years"] or parts["months"]:
         raise ValueError(
-            f"{text!r}: years and months have no fixed length; use days or weeks (e.g. P30D, P52W)"
+            f"{text!r} counts months or years, which have no fixed length; use days or weeks "
+            f"(e.g. P30D, P52W)"
         )
     duration = timedelta(
         weeks=int(parts["weeks"] or 0),
@@ -283,7 +285,9 @@ class Policy(_Model):
     name: StrictStr
     target: Target
     consistency: Literal["disk", "vm-crash", "vm-app"] = "disk"
-    schedules: tuple[Schedule, ...] = Field(min_length=1)
+    # Not Field(min_length=1): pydantic would also call a list with one invalid item "too
+    # short"; the validator below runs only once every item is valid.
+    schedules: tuple[Schedule, ...]
     retention: Retention
     replicate: Replicate | None = None
     rpo: Duration | None = None
@@ -300,6 +304,13 @@ class Policy(_Model):
                 f"and not ending with a hyphen (it is used in instance ids and tags), got {name!r}",
             )
         return name
+
+    @field_validator("schedules")
+    @classmethod
+    def _has_schedule(cls, schedules: tuple[Schedule, ...]) -> tuple[Schedule, ...]:
+        if not schedules:
+            raise _invalid("no_schedule", "expected at least one schedule")
+        return schedules
 
     @field_validator("time_zone")
     @classmethod
@@ -391,6 +402,14 @@ class _Reader:
         yaml = YAML(typ="rt")
         try:
             node = yaml.load(text)
+        except DuplicateKeyError as error:
+            mark = error.problem_mark
+            key = re.search(r'duplicate key "(.*?)"', error.problem or "")
+            name = f" {key.group(1)!r}" if key else ""
+            self._fail(
+                mark.line + 1 if mark is not None else None,
+                f"duplicate key{name} (a key may appear only once in a mapping)",
+            )
         except MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line = mark.line + 1 if mark is not None else None
@@ -506,7 +525,7 @@ class _Reader:
             where,
             f"{policy.consistency} restore points of a VM must be at least "
             f"{_human(minimum)} apart (Azure's limit), but slots come {_human(later - earlier)} "
-            f"apart (e.g. {earlier:%Y-%m-%d %H:%M} and {later:%H:%M} {zone})",
+            f"apart (e.g. at {earlier:%H:%M} and {later:%H:%M} {zone})",
         )
 
     def _check_unique_names(self, policies: list[Any]) -> None:
