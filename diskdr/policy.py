@@ -577,7 +577,12 @@ class _Reader:
         value = detail.get("input")
         context = detail.get("ctx") or {}
         if loc and loc[-1] == "[key]":
-            self._add((*prefix, *loc[:-1]), f"keys must be strings, got {_show(loc[-2])}")
+            key_path = (*prefix, *loc[:-1])
+            self._add(
+                key_path[:-1],
+                f"keys must be strings, got {_show(loc[-2])}",
+                self._line_of(key_path),
+            )
             return
         path = (*prefix, *loc)
         if kind == "extra_forbidden":
