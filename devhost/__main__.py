@@ -1,0 +1,7 @@
+"""``python -m devhost``: run function_app.py locally (see devhost.server)."""
+
+import sys
+
+from devhost.server import main
+
+sys.exit(main())
