@@ -174,6 +174,20 @@ def invoke_orchestrator(func: Callable[[str], str], payload: str) -> tuple[dict 
         return None, f"{type(exc).__name__}: {message}"
 
 
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of an app function's exception without devhost's and asyncio's frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not any(part in frame.filename for part in _HOST_FRAMES)
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(exc)
+    return "Traceback (most recent call last):\n" + "".join(lines)
+
+
+_HOST_FRAMES = ("/devhost/", "/asyncio/", "/concurrent/futures/")
+
+
 class Engine:
     """Schedules episodes, activities, entity batches and durable timers."""
 
@@ -1036,7 +1050,7 @@ class Engine:
                     self.clock.time(),
                     TaskScheduledId=item.task_id,
                     Reason=f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}",
-                    Details="".join(traceback.format_exception(exc)),
+                    Details=user_traceback(exc),
                 )
         with self.store.transaction() as db:
             db.execute("DELETE FROM work WHERE id = ?", (item.id,))

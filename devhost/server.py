@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         stream=sys.stderr, level=args.log_level.upper(), format="[%(asctime)s] %(message)s"
     )
+    logging.captureWarnings(True)
     for noisy in ("aiohttp.access", "azure", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if not ipaddress.ip_address(args.host).is_loopback:
@@ -160,10 +161,21 @@ async def serve(args: argparse.Namespace) -> None:
         task.cancel()
     await asyncio.gather(*timer_tasks, return_exceptions=True)
     await engine.stop()
+    await _close_sdk_session()
     await runner.cleanup()
     function_pool.shutdown(wait=False, cancel_futures=True)
     store.close()
     log.info("devhost stopped")
+
+
+async def _close_sdk_session() -> None:
+    """Close the Durable SDK's shared aiohttp session the app's clients opened."""
+    try:
+        from azure.durable_functions.models.utils import http_utils
+
+        await http_utils._close_session()
+    except Exception as error:  # an SDK without that helper: nothing to close
+        log.debug("could not close the Durable SDK session: %s", error)
 
 
 def _world_clock(args: argparse.Namespace):  # type: ignore[no-untyped-def]
