@@ -72,6 +72,43 @@ def test_the_sample_file_is_valid_and_means_what_its_comments_say():
     assert policies.get("silver") is silver
 
 
+DESIGN_EXAMPLE = """\
+version: 1
+policies:
+  - name: gold
+    target:                       # which VMs; all given selectors must match
+      tags: {backup: gold}
+      resourceGroups: []          # empty = any
+      excludeDisks: {tags: {backup: skip}, luns: []}
+    consistency: disk             # disk | vm-crash | vm-app
+    schedules:                    # when points are taken (NCRONTAB, 6 fields)
+      - {cron: "0 0 */4 * * *", timeZone: UTC}
+    retention:                    # which primary points are kept (restic/borg-style buckets)
+      last: 6
+      daily: 7
+      weekly: 4
+      monthly: 12
+    replicate:                    # optional secondary copy
+      region: westus2
+      resourceGroup: rg-diskdr-westus2
+      retention: {daily: 14, weekly: 8, monthly: 12}
+    rpo: PT4H                     # ISO 8601 duration, for compliance reporting
+"""
+
+
+def test_the_example_of_the_design_is_valid():
+    (gold,) = parse_policy_text(DESIGN_EXAMPLE, "policies.yaml").policies
+    assert gold.target.exclude_disks.tags == {"backup": "skip"}
+    assert gold.replicate is not None and gold.replicate.retention.weekly == 8
+    assert gold.rpo == timedelta(hours=4)
+
+
+def test_yaml_is_read_as_yaml_1_2():
+    # YAML 1.1 would read `no` as false; 1.2 keeps it a string, as a tag value must be.
+    text = MINIMAL.replace("target: {}", "target: {tags: {backup: no}}")
+    assert parse_policy_text(text, "p.yaml").policies[0].target.tags == {"backup": "no"}
+
+
 def test_defaults_of_a_minimal_policy():
     (policy,) = parse_policy_text(MINIMAL, "p.yaml").policies
     assert policy.consistency == "disk"
