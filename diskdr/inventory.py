@@ -10,28 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-
-def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Split an ARM id into subscription, resource group, provider type and name (lower keys).
-
-    >>> parse_resource_id("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d")
-    {'subscription': 's', 'resourceGroup': 'rg', 'type': 'Microsoft.Compute/disks', 'name': 'd'}
-    """
-    parts = resource_id.strip("/").split("/")
-    if (
-        len(parts) < 8
-        or parts[0].lower() != "subscriptions"
-        or parts[2].lower() != "resourcegroups"
-    ):
-        raise ValueError(f"not an ARM resource id: {resource_id!r}")
-    if parts[4].lower() != "providers":
-        raise ValueError(f"not an ARM resource id: {resource_id!r}")
-    return {
-        "subscription": parts[1],
-        "resourceGroup": parts[3],
-        "type": f"{parts[5]}/{parts[6]}",
-        "name": parts[7],
-    }
+from diskdr.naming import parse_resource_id
 
 
 @dataclass(frozen=True)
@@ -53,11 +32,11 @@ class DiskInfo:
 
     @property
     def subscription_id(self) -> str:
-        return parse_resource_id(self.id)["subscription"]
+        return parse_resource_id(self.id).subscription_id
 
     @property
     def resource_group(self) -> str:
-        return parse_resource_id(self.id)["resourceGroup"]
+        return parse_resource_id(self.id).resource_group
 
     @property
     def family(self) -> str:
@@ -102,11 +81,11 @@ class VmInfo:
 
     @property
     def subscription_id(self) -> str:
-        return parse_resource_id(self.id)["subscription"]
+        return parse_resource_id(self.id).subscription_id
 
     @property
     def resource_group(self) -> str:
-        return parse_resource_id(self.id)["resourceGroup"]
+        return parse_resource_id(self.id).resource_group
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,7 +121,7 @@ def vm_in_target(
 ) -> bool:
     """Whether a VM is selected by a policy target (all given selectors must match)."""
     groups = {group.lower() for group in resource_groups}
-    if groups and parse_resource_id(vm_id)["resourceGroup"].lower() not in groups:
+    if groups and parse_resource_id(vm_id).resource_group.lower() not in groups:
         return False
     return tags_match(vm_tags, tags)
 

@@ -1,11 +1,8 @@
 """Selecting VMs and disks for a policy target; JSON round-trips of inventory records."""
 
-import pytest
-
 from diskdr.inventory import (
     DiskInfo,
     VmInfo,
-    parse_resource_id,
     protected_disks,
     tags_match,
     vm_in_target,
@@ -28,17 +25,6 @@ def disk(name: str, lun: int | None, tags=None) -> DiskInfo:
         lun=lun,
         tags=tags or {},
     )
-
-
-def test_parse_resource_id():
-    assert parse_resource_id(VM_ID) == {
-        "subscription": SUB,
-        "resourceGroup": "RG-App",
-        "type": "Microsoft.Compute/virtualMachines",
-        "name": "vm1",
-    }
-    with pytest.raises(ValueError, match="not an ARM resource id"):
-        parse_resource_id("/subscriptions/x/disks/y")
 
 
 def test_tag_names_are_case_insensitive_values_are_not():
