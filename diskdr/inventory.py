@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from diskdr.model import JsonModel
 from diskdr.naming import parse_resource_id
 
 
 @dataclass(frozen=True)
-class DiskInfo:
+class DiskInfo(JsonModel):
     """One managed disk of a VM (or a standalone disk named in an on-demand request)."""
 
     id: str
@@ -43,34 +43,9 @@ class DiskInfo:
         """The snapshot family: a recreated disk with the same id is a new family."""
         return f"{self.id.lower()}#{self.unique_id.lower()}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "location": self.location,
-            "sku": self.sku,
-            "sizeGB": self.size_gb,
-            "uniqueId": self.unique_id,
-            "lun": self.lun,
-            "tags": dict(self.tags),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DiskInfo:
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            location=data["location"],
-            sku=data["sku"],
-            size_gb=int(data["sizeGB"]),
-            unique_id=data["uniqueId"],
-            lun=data.get("lun"),
-            tags=dict(data.get("tags") or {}),
-        )
-
 
 @dataclass(frozen=True)
-class VmInfo:
+class VmInfo(JsonModel):
     """A VM and the managed disks diskdr protects on it (OS disk first, then by LUN)."""
 
     id: str
@@ -86,25 +61,6 @@ class VmInfo:
     @property
     def resource_group(self) -> str:
         return parse_resource_id(self.id).resource_group
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "location": self.location,
-            "tags": dict(self.tags),
-            "disks": [disk.to_dict() for disk in self.disks],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VmInfo:
-        return cls(
-            id=data["id"],
-            name=data["name"],
-            location=data["location"],
-            tags=dict(data.get("tags") or {}),
-            disks=tuple(DiskInfo.from_dict(d) for d in data.get("disks", ())),
-        )
 
 
 def tags_match(resource_tags: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
