@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 from zoneinfo import available_timezones
 
 from pydantic import (
@@ -36,6 +36,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
 
 from diskdr.errors import PolicyError, PolicyIssue, ScheduleError
 from diskdr.retention import RetentionRules
@@ -421,7 +422,7 @@ class _Reader:
             self._fail(None, f"invalid {'JSON' if is_json else 'YAML'}: {error}")
         return self._plain(node, ())
 
-    def _fail(self, line: int | None, message: str) -> None:
+    def _fail(self, line: int | None, message: str) -> NoReturn:
         raise PolicyError([PolicyIssue(self.filename, line, "", message)])
 
     def _plain(self, node: Any, path: FieldPath) -> Any:
@@ -449,6 +450,8 @@ class _Reader:
         # plain values, so models and error messages see ordinary ints and strings.
         if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, ScalarBoolean):  # an anchored true/false: an int subclass
+            return bool(value)
         if isinstance(value, int):
             return int(value)
         if isinstance(value, float):

@@ -109,6 +109,13 @@ def test_yaml_is_read_as_yaml_1_2():
     assert parse_policy_text(text, "p.yaml").policies[0].target.tags == {"backup": "no"}
 
 
+def test_anchored_booleans_stay_booleans():
+    text = MINIMAL.replace("{daily: 7}", "{daily: &yes true}")
+    assert issues_of(text, "p.yaml") == [
+        "p.yaml:6: policies[0].retention.daily: expected an integer, got true"
+    ]
+
+
 def test_defaults_of_a_minimal_policy():
     (policy,) = parse_policy_text(MINIMAL, "p.yaml").policies
     assert policy.consistency == "disk"
