@@ -1,0 +1,118 @@
+"""ARM conventions shared by every emulated provider: resource ids, names, locations, times.
+
+ARM treats resource group names, resource names and path segments case-insensitively but
+answers with the casing the resource was created with; these helpers keep that distinction
+in one place (keys are lower-case, stored names keep their case).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from emulator.errors import InvalidParameter
+
+COMPUTE = "Microsoft.Compute"
+
+
+@dataclass(frozen=True)
+class ResourceRef:
+    """A parsed resource id.
+
+    ``/subscriptions/{s}/resourceGroups/{rg}/providers/{ns}/{type}/{name}[/{type}/{name}]``.
+    """
+
+    subscription: str
+    resource_group: str
+    namespace: str
+    types: tuple[str, ...]
+    names: tuple[str, ...]
+
+    @property
+    def type(self) -> str:
+        return "/".join(self.types)
+
+    @property
+    def name(self) -> str:
+        return self.names[-1]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Lower-case (resource group, name) of the top-level resource: its key in a backend."""
+        return self.resource_group.lower(), self.names[0].lower()
+
+    def id(self) -> str:
+        parts = [f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"]
+        parts.append(f"/providers/{self.namespace}")
+        for type_, name in zip(self.types, self.names, strict=True):
+            parts.append(f"/{type_}/{name}")
+        return "".join(parts)
+
+
+_ID = re.compile(
+    r"^/?subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/(?P<ns>[^/]+)/(?P<rest>.+?)/?$",
+    re.IGNORECASE,
+)
+
+
+def parse_resource_id(resource_id: str, *, target: str = "id") -> ResourceRef:
+    """Parse a resource id (a missing leading slash is accepted, as Azure does)."""
+    match = _ID.match(resource_id or "")
+    if not match:
+        raise InvalidParameter(f"'{resource_id}' is not a valid resource id.", target=target)
+    rest = match["rest"].split("/")
+    if len(rest) % 2:
+        raise InvalidParameter(f"'{resource_id}' is not a valid resource id.", target=target)
+    return ResourceRef(
+        subscription=match["sub"],
+        resource_group=match["rg"],
+        namespace=match["ns"],
+        types=tuple(rest[0::2]),
+        names=tuple(rest[1::2]),
+    )
+
+
+def resource_id(subscription: str, resource_group: str, type_: str, name: str) -> str:
+    return (
+        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        f"/providers/{COMPUTE}/{type_}/{name}"
+    )
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    """Two resource ids name the same resource (case-insensitive, leading slash optional)."""
+    if a is None or b is None:
+        return False
+    return a.strip("/").lower() == b.strip("/").lower()
+
+
+def normalize_id(resource_id: str) -> str:
+    """The lower-case, leading-slash form used as a dictionary key."""
+    return "/" + resource_id.strip("/").lower()
+
+
+def normalize_location(location: str) -> str:
+    """``"West US 2"`` → ``"westus2"``: the form ARM answers with."""
+    return re.sub(r"\s+", "", location or "").lower()
+
+
+def iso(world_unix: float) -> str:
+    """A world instant as ARM writes it (RFC 3339 with offset)."""
+    return datetime.fromtimestamp(world_unix, tz=UTC).isoformat()
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+
+
+def check_name(name: str, *, kind: str) -> None:
+    """Disk, snapshot and VM names: 1-80 characters, letters, digits, ``_``, ``-``, ``.``."""
+    if not _NAME.match(name):
+        raise InvalidParameter(
+            f"The {kind} name '{name}' is invalid. It must be 1-80 characters of letters, "
+            "digits, '_', '-' and '.', and must begin with a letter, digit or '_' and end "
+            "with a letter, digit or '_'.",
+            target=f"{kind}Name",
+            code="InvalidParameter",
+        )

@@ -1,0 +1,149 @@
+"""ARM request throttling: regional token buckets per subscription and principal.
+
+ARM (since 2024) limits each subscription + principal per regional ARM instance with token
+buckets: writes 200 burst refilled at 10/s, deletes the same, reads 250 at 25/s. A request
+takes one token of its category; an empty bucket answers 429 ``TooManyRequests`` with
+``Retry-After``. The refill runs on the world clock, so a time scale speeds it up like
+everything else. ``x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`` report
+the buckets on every response.
+
+Compute also reports its own per-resource-type windows in ``x-ms-ratelimit-remaining-resource``
+(``<policy>;<count>`` pairs over 3- and 30-minute windows). The emulator counts them and
+reports them but does not refuse on them (documented in docs/emulator.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from base64 import urlsafe_b64decode
+from collections import deque
+from dataclasses import dataclass
+
+from emulator.world import Bucket, Config
+
+CATEGORIES = ("reads", "writes", "deletes")
+
+
+def category(method: str) -> str:
+    if method in ("GET", "HEAD"):
+        return "reads"
+    if method == "DELETE":
+        return "deletes"
+    return "writes"
+
+
+def principal_of(authorization: str) -> str:
+    """The token's ``oid`` claim if it is a readable JWT, else a hash of the token."""
+    token = authorization.split(" ", 1)[1] if " " in authorization else authorization
+    parts = token.split(".")
+    if len(parts) == 3:
+        try:
+            payload = json.loads(urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            if isinstance(payload, dict) and payload.get("oid"):
+                return str(payload["oid"])
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return "token-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TokenBucket:
+    tokens: float
+    updated: float
+
+    def refill(self, spec: Bucket, now: float) -> None:
+        if now > self.updated:
+            self.tokens = min(spec.burst, self.tokens + (now - self.updated) * spec.rate)
+            self.updated = now
+
+
+class Throttle:
+    """Token buckets keyed by (subscription, principal, ARM region, category)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, str, str, str], TokenBucket] = {}
+
+    def _bucket(self, config: Config, key: tuple[str, str, str, str], now: float) -> TokenBucket:
+        spec = config.buckets[key[3]]
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(spec.burst, now)
+        bucket.refill(spec, now)
+        return bucket
+
+    def take(
+        self, config: Config, subscription: str, principal: str, kind: str, now: float
+    ) -> float | None:
+        """Take a token; ``None`` if granted, else world seconds until one is available.
+
+        When throttling is off the bucket still counts (so the headers are meaningful) but
+        never refuses.
+        """
+        key = (subscription.lower(), principal, config.arm_region, kind)
+        bucket = self._bucket(config, key, now)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return None
+        if not config.throttle:
+            return None
+        return (1 - bucket.tokens) / config.buckets[kind].rate
+
+    def remaining(
+        self, config: Config, subscription: str, principal: str, now: float
+    ) -> dict[str, int]:
+        out = {}
+        for kind in CATEGORIES:
+            key = (subscription.lower(), principal, config.arm_region, kind)
+            out[kind] = math.floor(self._bucket(config, key, now).tokens)
+        return out
+
+
+# Compute's resource-level policies: (name, 3-minute limit, 30-minute limit).
+_POLICIES: dict[str, tuple[str, int, int]] = {
+    "get": ("LowCostGet", 4000, 32000),
+    "list": ("HighCostGet", 160, 800),
+    "disk-write": ("CreateUpdateDisks", 3000, 25000),
+    "disk-delete": ("DeleteDisks", 3000, 25000),
+    "snapshot-write": ("HighCostSnapshotCreateHydrate", 240, 1920),
+    "vm-write": ("PutVM", 240, 1200),
+    "vm-delete": ("DeleteVM", 240, 1200),
+}
+
+
+def compute_policy(method: str, operation_id: str) -> str | None:
+    """Which Compute policy a request counts against (None outside Microsoft.Compute)."""
+    group, _, action = operation_id.partition("_")
+    if group not in ("Disks", "Snapshots", "VirtualMachines"):
+        return None
+    if method == "GET":
+        return "list" if action.startswith("List") else "get"
+    if group == "VirtualMachines":
+        return "vm-delete" if method == "DELETE" else "vm-write"
+    if group == "Snapshots":
+        return "snapshot-write"
+    return "disk-delete" if method == "DELETE" else "disk-write"
+
+
+class ResourceWindows:
+    """Sliding 3- and 30-minute counters behind ``x-ms-ratelimit-remaining-resource``."""
+
+    def __init__(self) -> None:
+        self._hits: dict[tuple[str, str], deque[float]] = {}
+
+    def hit(self, subscription: str, policy: str, now: float) -> str:
+        name, limit3, limit30 = _POLICIES[policy]
+        hits = self._hits.setdefault((subscription.lower(), policy), deque())
+        hits.append(now)
+        while hits and hits[0] <= now - 1800:
+            hits.popleft()
+        in3 = 0
+        for t in reversed(hits):
+            if t <= now - 180:
+                break
+            in3 += 1
+        return (
+            f"Microsoft.Compute/{name}3Min;{max(0, limit3 - in3)},"
+            f"Microsoft.Compute/{name}30Min;{max(0, limit30 - len(hits))}"
+        )
