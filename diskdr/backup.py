@@ -1,0 +1,250 @@
+"""The backup flow's records and pure decisions: what to snapshot, group state, copy order.
+
+Orchestrations move these records between activities as JSON. Nothing here calls Azure
+or reads the clock; ``diskdr.service`` does the calls and ``orchestrations/`` the waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from diskdr.errors import AzureError
+from diskdr.inventory import DiskInfo, VmInfo
+from diskdr.model import JsonModel, RecoveryPoint
+from diskdr.naming import (
+    Consistency,
+    group_id,
+    id_tag_value,
+    point_name,
+    point_tags,
+)
+
+GroupState = Literal["complete", "partial", "failed", "in-progress"]
+CopyAction = Literal["adopt", "start", "busy", "superseded"]
+
+
+@dataclass(frozen=True)
+class Failure(JsonModel):
+    """Why one step failed: Azure's error code and request id when Azure said no."""
+
+    message: str
+    code: str | None = None
+    status: int | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_error(cls, error: Exception) -> Failure:
+        if isinstance(error, AzureError):
+            return cls(error.detail, error.code, error.status, error.request_id)
+        return cls(f"{type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True)
+class PolicyRef(JsonModel):
+    """What a backup run needs of its policy (the file may change while it runs)."""
+
+    name: str
+    consistency: str = "disk"
+    replica_region: str | None = None
+    replica_resource_group: str | None = None
+
+    @property
+    def replicates(self) -> bool:
+        return bool(self.replica_region and self.replica_resource_group)
+
+
+@dataclass(frozen=True)
+class PointJob(JsonModel):
+    """Take the point of one disk of one VM at one slot."""
+
+    policy: str
+    vm_id: str
+    disk: DiskInfo
+    slot: datetime
+    group: str
+    consistency: Consistency
+    name: str
+    resource_group: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class CopyJob(JsonModel):
+    """Copy one primary point to the secondary region."""
+
+    point: RecoveryPoint
+    region: str
+    resource_group: str
+    name: str
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DiskOutcome(JsonModel):
+    """What happened to one disk of a VM in one run (points in both regions, or why not)."""
+
+    disk_id: str
+    disk_name: str
+    lun: int | None
+    point: RecoveryPoint | None = None
+    error: Failure | None = None
+    replica: RecoveryPoint | None = None
+    replica_error: Failure | None = None
+    replica_note: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.point is not None and self.point.state == "usable"
+
+    @property
+    def replicated(self) -> bool:
+        return self.replica is not None and self.replica.state == "usable"
+
+
+@dataclass(frozen=True)
+class VmOutcome(JsonModel):
+    """One VM's consistency group in one run."""
+
+    vm_id: str
+    vm_name: str
+    policy: str
+    slot: datetime
+    group: str
+    state: GroupState
+    disks: tuple[DiskOutcome, ...]
+    replicate: bool = False
+    error: Failure | None = None
+
+    @property
+    def replicated(self) -> bool:
+        return self.replicate and all(disk.replicated for disk in self.disks if disk.usable)
+
+
+def point_jobs(
+    vm: VmInfo, slot: datetime, policy: str, install_id: str
+) -> tuple[str, list[PointJob]]:
+    """The group id and one job per protected disk of ``vm`` at ``slot``.
+
+    Points live in their disk's resource group (same subscription and region, as Azure
+    requires); names and tags are deterministic, so a re-run of the slot adopts them.
+    """
+    group = group_id(install_id, vm.id, slot)
+    consistency: Consistency = "crash"
+    jobs = []
+    for disk in vm.disks:
+        tags = point_tags(
+            install_id,
+            policy,
+            vm.id,
+            disk.id,
+            disk.unique_id,
+            slot,
+            group,
+            consistency,
+            "primary",
+        )
+        jobs.append(
+            PointJob(
+                policy=policy,
+                vm_id=vm.id,
+                disk=disk,
+                slot=slot,
+                group=group,
+                consistency=consistency,
+                name=point_name(install_id, vm.id, disk.id, slot),
+                resource_group=disk.resource_group,
+                tags=tags,
+            )
+        )
+    return group, jobs
+
+
+def copy_job(point: RecoveryPoint, policy: PolicyRef, install_id: str) -> CopyJob:
+    """The replica of ``point`` in the policy's secondary region."""
+    if not policy.replicates:
+        raise ValueError(f"policy {policy.name} does not replicate")
+    assert policy.replica_region and policy.replica_resource_group
+    tags = point_tags(
+        install_id,
+        point.policy,
+        point.vm_id,
+        point.disk_id,
+        point.disk_uid,
+        point.slot,
+        point.group,
+        point.consistency,
+        "replica",
+        source=point.id,
+    )
+    return CopyJob(
+        point=point,
+        region=policy.replica_region,
+        resource_group=policy.replica_resource_group,
+        name=point_name(install_id, point.vm_id, point.disk_id, point.slot, role="replica"),
+        tags=tags,
+    )
+
+
+def group_state(outcomes: Sequence[DiskOutcome]) -> GroupState:
+    """complete: every disk usable; in-progress: some still pending; failed: none usable."""
+    if not outcomes:
+        return "failed"
+    states = [o.point.state if o.point is not None else "failed" for o in outcomes]
+    if all(state == "usable" for state in states):
+        return "complete"
+    if any(state in ("creating", "pending") for state in states):
+        return "in-progress"
+    if any(state == "usable" for state in states):
+        return "partial"
+    return "failed"
+
+
+def same_family(first: RecoveryPoint, second: RecoveryPoint) -> bool:
+    """Points of the same snapshot family (same source disk id and unique id)."""
+    return first.disk_id == second.disk_id and first.disk_uid == second.disk_uid
+
+
+def copy_action(
+    point: RecoveryPoint,
+    replicas: Iterable[RecoveryPoint],
+    created_at_of: Mapping[str, datetime] | None = None,
+) -> tuple[CopyAction, RecoveryPoint | None]:
+    """What to do to replicate ``point``, given the replicas already in the target region.
+
+    Azure copies one snapshot of a disk at a time and in creation order, so:
+    ``adopt`` the replica of this very point if one exists (a re-run); wait (``busy``) while
+    another copy of the same disk is in flight; skip (``superseded``) when a newer point of
+    the disk has already been copied (an older copy can no longer be made); else ``start``.
+    ``created_at_of`` maps source point ids (tag form) to their creation time; the slot
+    decides when a source's creation time is unknown.
+    """
+    created = dict(created_at_of or {})
+    source_tag = id_tag_value(point.id)
+    mine = point.created_at or point.slot
+    family = [r for r in replicas if r.role == "replica" and same_family(r, point)]
+    for replica in family:
+        if replica.source_id == source_tag and replica.state != "failed":
+            return "adopt", replica
+    for replica in family:
+        if replica.state in ("creating", "pending"):
+            return "busy", replica
+    for replica in family:
+        if replica.state == "failed":
+            continue
+        theirs = created.get(replica.source_id or "", replica.slot)
+        if theirs > mine or (theirs == mine and replica.slot > point.slot):
+            return "superseded", replica
+    return "start", None
+
+
+def with_replica(outcome: DiskOutcome, replica: Mapping[str, Any]) -> DiskOutcome:
+    """``outcome`` updated with the result of its replicate step."""
+    return replace(
+        outcome,
+        replica=RecoveryPoint.from_dict(replica["replica"]) if replica.get("replica") else None,
+        replica_error=Failure.from_dict(replica["error"]) if replica.get("error") else None,
+        replica_note=replica.get("note"),
+    )
