@@ -12,6 +12,8 @@ clock and keys, for crash tests. stderr goes to ``<state_dir>/devhost.log``.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +48,14 @@ class _LoopThread:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, name="devhost-client", daemon=True).start()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Close the SDK's shared aiohttp session (else aiohttp warns at exit)."""
+        from azure.durable_functions.models.utils import http_utils
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(http_utils._close_session(), self.loop).result(5)
 
     @classmethod
     def get(cls) -> _LoopThread:

@@ -14,6 +14,7 @@ import azure.functions as func
 from aiohttp import web
 from azure.functions.eventgrid import EventGridEventInConverter
 from azure.functions.meta import Datum
+from azure.functions.timer import TimerRequest
 
 from devhost.discovery import FunctionSpec, resolve_setting
 from devhost.engine import Engine
@@ -135,6 +136,14 @@ class TimerTrigger:
         self.run_on_startup = bool(spec.trigger.get("runOnStartup", False))
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("timer trigger '%s' stopped", self.spec.name)
+
+    async def _run(self) -> None:
         clock = self.engine.clock
         last, next_due, _ = self.store.get_timer_status(self.spec.name)
         if self.use_monitor and next_due is not None and next_due <= clock.time():
@@ -165,7 +174,7 @@ class TimerTrigger:
         # Recorded before the call: an occurrence is fired at most once, then caught up.
         if self.use_monitor:
             self.store.put_timer_status(self.spec.name, occurrence, following, now)
-        request = func.TimerRequest(
+        request = TimerRequest(
             past_due=past_due, schedule_status=status, schedule={"AdjustForDST": True}
         )
         # A failure is logged by invoke; the next occurrence still fires.

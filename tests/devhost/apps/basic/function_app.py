@@ -3,6 +3,7 @@
 import json
 import os
 import threading
+import time
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -76,14 +77,25 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
 def on_event(event: func.EventGridEvent) -> None:
     _append(
         "BASIC_EVENTS_FILE",
-        {"id": event.id, "type": event.event_type, "subject": event.subject,
-         "data": event.get_json()},
+        {
+            "id": event.id,
+            # A CloudEvent arrives as func.CloudEvent (``type``), Event Grid schema as
+            # func.EventGridEvent (``event_type``).
+            "type": getattr(event, "event_type", None) or getattr(event, "type", None),
+            "subject": event.subject,
+            "data": event.get_json(),
+        },
     )
 
 
 @app.timer_trigger(schedule="%BASIC_TICK%", arg_name="timer", use_monitor=True)
 def yearly(timer: func.TimerRequest) -> None:
     _append("BASIC_TIMER_FILE", {"pastDue": timer.past_due})
+
+
+@app.timer_trigger(schedule="0 0 0 1 1 *", arg_name="timer", run_on_startup=True, use_monitor=False)
+def on_startup(timer: func.TimerRequest) -> None:
+    _append("BASIC_STARTUP_FILE", {"pastDue": timer.past_due, "status": timer.schedule_status})
 
 
 # -- orchestrators --------------------------------------------------------------------
@@ -111,13 +123,17 @@ def fan_out(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def probe_fan_out(context: df.DurableOrchestrationContext):
+    peaks = yield context.task_all([context.call_activity(probe, i) for i in range(12)])
+    return max(peaks)
+
+
+@app.orchestration_trigger(context_name="context")
 def with_retry(context: df.DurableOrchestrationContext):
     options = df.RetryOptions(first_retry_interval_in_milliseconds=60_000, max_number_of_attempts=4)
     first = yield context.call_activity_with_retry(flaky, options, context.get_input())
     try:
-        yield context.call_activity_with_retry(
-            always_fails, df.RetryOptions(60_000, 2), "hopeless"
-        )
+        yield context.call_activity_with_retry(always_fails, df.RetryOptions(60_000, 2), "hopeless")
         exhausted = None
     except Exception as error:  # the SDK raises a plain Exception with the reason
         exhausted = str(error)
@@ -216,6 +232,22 @@ def counter_user(context: df.DurableOrchestrationContext):
 @app.activity_trigger(input_name="value")
 def double(value: int) -> int:
     return value * 2
+
+
+_in_flight = {"now": 0}
+
+
+@app.activity_trigger(input_name="index")
+def probe(index: int) -> int:
+    """Reports how many activities ran at once while it ran (host.json allows 4)."""
+    with _lock:
+        _in_flight["now"] += 1
+        peak = _in_flight["now"]
+    time.sleep(0.05)
+    with _lock:
+        peak = max(peak, _in_flight["now"])
+        _in_flight["now"] -= 1
+    return peak
 
 
 _attempts: dict[str, int] = {}
