@@ -101,7 +101,8 @@ def test_check_status_urls_work_when_followed(host):
 
 
 def test_terminate_url_with_reason(host):
-    status, urls = host.request("POST", "/api/start/forever", key=host.function_key)
+    code, urls = host.request("POST", "/api/start/forever", key=host.function_key)
+    assert code == 202
     host.wait_for(urls["id"], statuses=("Running",))
     assert host.request("POST", urls["terminatePostUri"].replace("{text}", "stop"))[0] == 202
     assert host.wait_for(urls["id"])["runtimeStatus"] == "Terminated"
