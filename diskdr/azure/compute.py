@@ -296,11 +296,22 @@ class ComputePort:
             ).result()
 
     def list_points(self, subscription_id: str) -> PointListing:
-        """All of this install's points in a subscription (both regions)."""
-        points: list[RecoveryPoint] = []
-        broken: list[str] = []
+        """All of this install's points in a subscription (every region)."""
         with azure_call(f"list snapshots of subscription {subscription_id}"):
             snapshots = list(self._compute(subscription_id).snapshots.list())
+        return self._our_points(snapshots)
+
+    def list_points_in_group(self, subscription_id: str, resource_group: str) -> PointListing:
+        """This install's points in one resource group."""
+        with azure_call(f"list snapshots of resource group {resource_group}"):
+            snapshots = list(
+                self._compute(subscription_id).snapshots.list_by_resource_group(resource_group)
+            )
+        return self._our_points(snapshots)
+
+    def _our_points(self, snapshots: Iterable[Snapshot]) -> PointListing:
+        points: list[RecoveryPoint] = []
+        broken: list[str] = []
         for snapshot in snapshots:
             try:
                 point = to_recovery_point(snapshot, self.install_id)

@@ -1,0 +1,235 @@
+"""diskdr's application service: each method is one step a trigger or activity performs.
+
+Activities are thin: they turn their JSON input into records, call one method here, and
+return its JSON result. Everything Azure-facing goes through :class:`ComputePort`; every
+decision goes through the pure modules (``backup``, ``prune``, ``compliance``). Expected
+Azure failures are returned as :class:`Failure` records (so one failed disk never hides
+the others' results); bugs raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from azure.mgmt.compute.models import CreationData
+
+from diskdr.azure.clients import Clients
+from diskdr.azure.compute import ComputePort
+from diskdr.backup import (
+    CopyJob,
+    DiskOutcome,
+    Failure,
+    PointJob,
+    copy_action,
+)
+from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError
+from diskdr.inventory import VmInfo, protected_disks, vm_in_target
+from diskdr.model import RecoveryPoint
+from diskdr.naming import id_tag_value, parse_resource_id
+from diskdr.policy import Policy, PolicySet, load_policy_file
+from diskdr.prune import PrunePlan, plan
+from diskdr.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PolicyFile:
+    """The policy file, re-read when it changes on disk (a deploy swaps it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._stamp: tuple[float, int] | None = None
+        self._policies: PolicySet | None = None
+
+    def get(self) -> PolicySet:
+        try:
+            stat = self.path.stat()
+        except OSError as error:
+            raise ConfigError(f"DISKDR_POLICY_FILE: cannot read {self.path}: {error}") from None
+        stamp = (stat.st_mtime, stat.st_size)
+        with self._lock:
+            if self._policies is None or stamp != self._stamp:
+                self._policies = load_policy_file(self.path)
+                self._stamp = stamp
+            return self._policies
+
+
+class Service:
+    """The steps of diskdr's flows, bound to one set of settings and clients."""
+
+    def __init__(self, settings: Settings, port: ComputePort | None = None) -> None:
+        self.settings = settings
+        self.port = port or ComputePort(Clients(settings))
+        self.policy_file = PolicyFile(settings.policy_file)
+
+    @property
+    def install_id(self) -> str:
+        return self.settings.install_id
+
+    def policies(self) -> PolicySet:
+        return self.policy_file.get()
+
+    # --- inventory ---------------------------------------------------------------------
+    def vms_for_policy(self, policy: Policy) -> list[VmInfo]:
+        """The VMs a policy's target selects, in every subscription in scope, with the
+        disks it protects (VMs left with no disk are dropped)."""
+        target = policy.target
+        selected: list[VmInfo] = []
+        for subscription in self.settings.subscription_ids:
+            for vm in self.port.list_vms(subscription, target.resource_groups):
+                if not vm_in_target(vm.id, vm.tags, target.tags, target.resource_groups):
+                    continue
+                disks = protected_disks(
+                    vm.disks, target.exclude_disks.tags, target.exclude_disks.luns
+                )
+                if disks:
+                    selected.append(VmInfo(vm.id, vm.name, vm.location, vm.tags, disks))
+        return sorted(selected, key=lambda vm: vm.id.lower())
+
+    def policy_for_vm(self, vm: VmInfo) -> Policy | None:
+        """The first policy whose target selects ``vm`` (policies in file order)."""
+        for policy in self.policies().policies:
+            target = policy.target
+            if vm_in_target(vm.id, vm.tags, target.tags, target.resource_groups):
+                return policy
+        return None
+
+    def protected_vm(self, vm: VmInfo, policy: Policy) -> VmInfo:
+        exclude = policy.target.exclude_disks
+        disks = protected_disks(vm.disks, exclude.tags, exclude.luns)
+        return VmInfo(vm.id, vm.name, vm.location, vm.tags, disks)
+
+    # --- points ------------------------------------------------------------------------
+    def take_point(self, job: PointJob) -> DiskOutcome:
+        """Create (or adopt) the incremental snapshot of one disk for its slot."""
+        outcome = DiskOutcome(job.disk.id, job.disk.name, job.disk.lun)
+        try:
+            point = self.port.create_point(
+                subscription_id=job.disk.subscription_id,
+                resource_group=job.resource_group,
+                name=job.name,
+                region=job.disk.location,
+                creation=CreationData(create_option="Copy", source_resource_id=job.disk.id),
+                tags=job.tags,
+            )
+        except AzureError as error:
+            log.warning("point of %s at %s failed: %s", job.disk.id, job.slot, error)
+            return replace(outcome, error=Failure.from_error(error))
+        return replace(outcome, point=point)
+
+    def point_states(self, point_ids: Iterable[str]) -> dict[str, RecoveryPoint | None]:
+        """The current state of each point (None: it no longer exists)."""
+        return {point_id: self.port.get_point(point_id) for point_id in point_ids}
+
+    def start_copy(self, job: CopyJob) -> dict[str, Any]:
+        """Start (or adopt) the cross-region copy of one point, in Azure's order rules.
+
+        Returns ``{"action": adopt|start|busy|superseded, "replica", "error", "note"}``.
+        The caller holds the copy gate's lease for the point's disk while calling this.
+        """
+        source = job.point
+        try:
+            replicas = self._family_points(source, job.resource_group)
+            primaries = self._family_points(source, source.resource_group)
+            created = {
+                id_tag_value(p.id): p.created_at
+                for p in primaries
+                if p.role == "primary" and p.created_at is not None
+            }
+            action, other = copy_action(source, replicas, created)
+            other_id = other.id if other is not None else ""
+            if action == "busy":
+                return {"action": action, "note": f"a copy of this disk is in flight: {other_id}"}
+            if action == "superseded":
+                return {
+                    "action": action,
+                    "note": f"a newer point of this disk is already copied ({other_id}); "
+                    "Azure copies a disk's snapshots in creation order only",
+                }
+            if action == "adopt" and other is not None:
+                return {"action": action, "replica": other.to_dict()}
+            replica = self.port.create_point(
+                subscription_id=source.subscription_id,
+                resource_group=job.resource_group,
+                name=job.name,
+                region=job.region,
+                creation=CreationData(create_option="CopyStart", source_resource_id=source.id),
+                tags=job.tags,
+            )
+        except AzureError as error:
+            log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
+            return {"action": "start", "error": Failure.from_error(error).to_dict()}
+        return {"action": "start", "replica": replica.to_dict()}
+
+    def _family_points(self, point: RecoveryPoint, resource_group: str) -> list[RecoveryPoint]:
+        listing = self.port.list_points_in_group(point.subscription_id, resource_group)
+        return [
+            p for p in listing.points if p.disk_id == point.disk_id and p.disk_uid == point.disk_uid
+        ]
+
+    # --- pruning -------------------------------------------------------------------------
+    def all_points(self) -> list[RecoveryPoint]:
+        points: list[RecoveryPoint] = []
+        for subscription in self.settings.subscription_ids:
+            listing = self.port.list_points(subscription)
+            for message in listing.broken:
+                log.error("left alone, tags broken: %s", message)
+            points.extend(listing.points)
+        return points
+
+    def prune_plan(self, policy_name: str, now: datetime) -> PrunePlan:
+        policy = self.policies().get(policy_name)
+        return plan(
+            policy.name,
+            self.all_points(),
+            policy.retention_rules(),
+            policy.replica_rules(),
+            now,
+            self.install_id,
+        )
+
+    def delete_point(self, point_id: str) -> dict[str, Any]:
+        """Delete one of our points; ``{"id", "deleted": bool, "error"}``."""
+        try:
+            deleted = self.port.delete_point(point_id)
+        except AzureError as error:
+            log.warning("delete of %s failed: %s", point_id, error)
+            return {"id": point_id, "deleted": False, "error": Failure.from_error(error).to_dict()}
+        return {"id": point_id, "deleted": deleted}
+
+    # --- queries -------------------------------------------------------------------------
+    def points_of_vm(self, vm_id: str) -> list[RecoveryPoint]:
+        """This install's points of one VM, in every region."""
+        subscription = parse_resource_id(vm_id).subscription_id
+        listing = self.port.list_points(subscription)
+        wanted = id_tag_value(vm_id)
+        return sorted(
+            (p for p in listing.points if p.vm_id == wanted),
+            key=lambda p: (p.slot, p.role, p.region, p.disk_id),
+        )
+
+    def get_vm(self, vm_id: str) -> VmInfo | None:
+        try:
+            return self.port.get_vm(vm_id)
+        except ResourceNotFoundError:
+            return None
+
+
+_service: Service | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> Service:
+    """The process-wide service for the current environment (created on first use)."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = Service(Settings.from_env())
+        return _service
