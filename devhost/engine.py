@@ -218,6 +218,10 @@ class Engine:
         self._timer_changed = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self._work_tasks: set[asyncio.Task] = set()
+        # Batching: activities in flight per instance, and the cost and end of its last episode.
+        self._outstanding: dict[str, int] = {}
+        self._episode_cost: dict[str, tuple[float, float]] = {}
+        self._deferred: set[str] = set()
         self.episodes = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -435,7 +439,42 @@ class Engine:
         return cached
 
     # -- orchestration episodes --------------------------------------------------------
+    def _defer_episode(self, instance_id: str) -> bool:
+        """Wait for more results of an instance whose activities are still running.
+
+        A replay costs time linear in the history, so running one per result of a large
+        fan-out is quadratic. While activities of the instance are in flight, the next
+        episode waits as long as the last one took (at most a second), so that each
+        replay takes in a batch of results and replays use at most about half the time.
+        """
+        last = self._episode_cost.get(instance_id)
+        if last is None or not self._outstanding.get(instance_id):
+            return False
+        cost, ended = last
+        wait = ended + min(cost, 1.0) - time.monotonic()
+        if wait <= 0.001:
+            return False
+        if instance_id not in self._deferred:
+            self._deferred.add(instance_id)
+
+            def wake() -> None:
+                self._deferred.discard(instance_id)
+                self.notify(instance_id)
+
+            asyncio.get_running_loop().call_later(wait, wake)
+        return True
+
     async def _run_episode(self, instance_id: str) -> None:
+        if self._defer_episode(instance_id):
+            return
+        started = time.monotonic()
+        try:
+            await self._episode(instance_id)
+        finally:
+            ended = time.monotonic()
+            self._episode_cost[instance_id] = (ended - started, ended)
+
+    async def _episode(self, instance_id: str) -> None:
         now = self.clock.time()
         messages = self.store.visible_inbox(instance_id, now)
         if not messages:
@@ -1016,6 +1055,7 @@ class Engine:
 
     # -- activities --------------------------------------------------------------------
     def _dispatch(self, item: WorkItem) -> None:
+        self._outstanding[item.instance_id] = self._outstanding.get(item.instance_id, 0) + 1
         task = asyncio.create_task(self._run_activity(item))
         self._work_tasks.add(task)
         task.add_done_callback(self._work_tasks.discard)
@@ -1055,6 +1095,11 @@ class Engine:
         with self.store.transaction() as db:
             db.execute("DELETE FROM work WHERE id = ?", (item.id,))
             Store.add_inbox(db, item.instance_id, item.execution_id, now_record)
+        left = self._outstanding.get(item.instance_id, 1) - 1
+        if left > 0:
+            self._outstanding[item.instance_id] = left
+        else:
+            self._outstanding.pop(item.instance_id, None)
         self.notify(item.instance_id)
 
     async def invoke(
