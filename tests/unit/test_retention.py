@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -117,7 +118,7 @@ def test_buckets_are_cut_in_the_rules_time_zone():
     rules = RetentionRules(hourly=5, daily=5, weekly=5, monthly=5, yearly=5)
     berlin = apply(
         points,
-        RetentionRules(**{**rules.__dict__, "time_zone": "Europe/Berlin"}),
+        replace(rules, time_zone="Europe/Berlin"),
         at("2027-01-02T00:00"),
         OWNER,
     )
