@@ -78,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)
     for noisy in ("aiohttp.access", "azure", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not ipaddress.ip_address(args.host).is_loopback:
+    if args.host == "localhost":
+        args.host = "127.0.0.1"
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
         log.error("devhost binds loopback addresses only, not %s", args.host)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
@@ -96,7 +102,11 @@ async def serve(args: argparse.Namespace) -> None:
     keys = Keys.load(state_dir)
     host_settings = HostSettings.load(app_dir)
     os.chdir(app_dir)  # as func start: the app's relative paths are from its root
-    functions = load_app(app_dir, host_settings.route_prefix)
+    try:
+        functions = load_app(app_dir, host_settings.route_prefix)
+    except Exception:
+        log.exception("devhost could not load %s", app_dir / "function_app.py")
+        raise SystemExit(1) from None
     log.info(
         "loaded %d functions from %s (settings: %s)",
         len(functions.functions),
