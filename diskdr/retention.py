@@ -184,9 +184,9 @@ def apply(
     """
     if now.utcoffset() is None:
         raise ValueError(f"now must be an aware datetime, got {now!r}")
-    # Sort first: after that every pass walks the points in memory order, and each pass
-    # below is a C-level map/compress rather than a Python loop, which is what keeps a
-    # decision over a million points within the performance budget.
+    # Sort once; then each pass below is a C-level map/compress over the sorted list, and
+    # Python-level work is done only for points that may be kept. That is what keeps a
+    # decision over a million points within its budget (docs/performance.md).
     ordered = _newest_first(points)
     _check_inputs(ordered, owner)
     size = len(ordered)
@@ -247,20 +247,21 @@ def _newest_first(points: Iterable[PointInfo]) -> list[PointInfo]:
     ordered = sorted(points, key=_by_slot, reverse=True)
     slots = list(map(_by_slot, ordered))
     # Equal slots are rare: find them with one C-level pass and sort only those runs by id.
+    # ``ties`` yields each i with slots[i] == slots[i + 1]; adjacent ones form one run.
     ties = compress(count(), map(eq, slots, islice(slots, 1, None)))
-    run_start = run_end = -1
+    first = last = -1  # the current run is ordered[first : last + 1]
     for index in ties:
-        if index != run_end:
-            _sort_run_by_id(ordered, run_start, run_end)
-            run_start = index
-        run_end = index + 1
-    _sort_run_by_id(ordered, run_start, run_end)
+        if index != last:  # not adjacent to the current run: a new run starts here
+            _sort_by_id(ordered, first, last)
+            first = index
+        last = index + 1
+    _sort_by_id(ordered, first, last)
     return ordered
 
 
-def _sort_run_by_id(ordered: list[PointInfo], start: int, end: int) -> None:
-    if start >= 0:
-        ordered[start : end + 1] = sorted(ordered[start : end + 1], key=_by_id)
+def _sort_by_id(ordered: list[PointInfo], first: int, last: int) -> None:
+    if first >= 0:
+        ordered[first : last + 1] = sorted(ordered[first : last + 1], key=_by_id)
 
 
 def _check_inputs(points: list[PointInfo], owner: str) -> None:
