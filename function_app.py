@@ -3,11 +3,29 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import snapshots
-from orchestrations import backup_cycle, protect_vm
+from activities import inventory, points, prune
+from orchestrations import (
+    backup_cycle,
+    copy_gate,
+    protect_vm,
+    prune_policy,
+    replicate_point,
+)
 from triggers import eventgrid, http_api, timer
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for module in (timer, eventgrid, http_api, backup_cycle, protect_vm, snapshots):
+for module in (
+    timer,
+    eventgrid,
+    http_api,
+    backup_cycle,
+    protect_vm,
+    replicate_point,
+    prune_policy,
+    copy_gate,
+    inventory,
+    points,
+    prune,
+):
     app.register_functions(module.bp)

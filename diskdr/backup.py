@@ -21,6 +21,8 @@ from diskdr.naming import (
     point_name,
     point_tags,
 )
+from diskdr.policy import Policy
+from diskdr.settings import Settings
 
 GroupState = Literal["complete", "partial", "failed", "in-progress"]
 CopyAction = Literal["adopt", "start", "busy", "superseded"]
@@ -54,6 +56,16 @@ class PolicyRef(JsonModel):
     @property
     def replicates(self) -> bool:
         return bool(self.replica_region and self.replica_resource_group)
+
+    @classmethod
+    def from_policy(cls, policy: Policy) -> PolicyRef:
+        replicate = policy.replicate
+        return cls(
+            name=policy.name,
+            consistency=policy.consistency,
+            replica_region=replicate.region if replicate else None,
+            replica_resource_group=replicate.resource_group if replicate else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,60 @@ class VmOutcome(JsonModel):
 
     @property
     def replicated(self) -> bool:
-        return self.replicate and all(disk.replicated for disk in self.disks if disk.usable)
+        """Every usable point is copied (or was superseded by a newer copy of its disk)."""
+        return self.replicate and all(
+            disk.replicated or disk.replica_note for disk in self.disks if disk.usable
+        )
+
+
+@dataclass(frozen=True)
+class RunOptions(JsonModel):
+    """Knobs of one run, fixed when it starts (orchestrators never read settings)."""
+
+    vm_batch_size: int = 10
+    max_copies: int = 100
+    group_deadline_seconds: float = 7200.0
+    copy_deadline_seconds: float = 86400.0
+    prune: bool = True
+    prune_dry_run: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, prune: bool = True) -> RunOptions:
+        return cls(
+            vm_batch_size=settings.vm_batch_size,
+            max_copies=settings.max_copies_per_region,
+            group_deadline_seconds=settings.group_deadline.total_seconds(),
+            copy_deadline_seconds=settings.copy_deadline.total_seconds(),
+            prune=prune,
+            prune_dry_run=settings.prune_dry_run,
+        )
+
+
+@dataclass(frozen=True)
+class CycleJob(JsonModel):
+    """Input of ``backup_cycle``: protect a policy's VMs at one slot, then prune.
+
+    ``vms`` is given when the caller already resolved them (an on-demand request);
+    otherwise the run takes its own inventory of the policy's target.
+    """
+
+    policy: PolicyRef
+    slot: datetime
+    install_id: str
+    trigger: str  # schedule | on-demand | vm-change
+    options: RunOptions = RunOptions()
+    vms: tuple[VmInfo, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ProtectJob(JsonModel):
+    """Input of ``protect_vm``: one VM's consistency group at one slot."""
+
+    vm: VmInfo
+    slot: datetime
+    policy: PolicyRef
+    install_id: str
+    options: RunOptions = RunOptions()
 
 
 def point_jobs(

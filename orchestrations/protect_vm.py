@@ -1,5 +1,156 @@
-"""Blueprint: protect_vm (filled in by the backup capability, issue P4)."""
+"""protect_vm: one VM's consistency group at one slot, in both regions.
+
+Take every disk's point in parallel, wait with durable timers until each is usable or
+failed (or the group deadline passes), then copy the usable ones to the secondary region.
+Each disk's result carries Azure's error code when it failed; the others still report.
+Never raises: an unexpected failure becomes the VM's error, with what is known of its disks.
+"""
+
+from dataclasses import replace
+from datetime import timedelta
 
 import azure.durable_functions as df
 
+from activities.points import point_states, take_point
+from diskdr.backup import (
+    DiskOutcome,
+    Failure,
+    ProtectJob,
+    VmOutcome,
+    copy_job,
+    group_state,
+    point_jobs,
+    with_replica,
+)
+from diskdr.model import RecoveryPoint
+from orchestrations.replicate_point import replicate_point
+from orchestrations.waiting import SETTLED, wait_until_settled
+
 bp = df.Blueprint()
+
+# Retries only for unexpected activity failures (a worker crash, a bug); Azure errors come
+# back as results, and the SDK has already retried throttling and transient errors.
+ACTIVITY_RETRY = df.RetryOptions(
+    first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3
+)
+
+
+@bp.orchestration_trigger(context_name="context")
+def protect_vm(context: df.DurableOrchestrationContext):
+    job = ProtectJob.from_dict(context.get_input())
+    group, jobs = point_jobs(job.vm, job.slot, job.policy.name, job.install_id)
+    outcomes = [DiskOutcome(j.disk.id, j.disk.name, j.disk.lun) for j in jobs]
+    result = VmOutcome(
+        vm_id=job.vm.id,
+        vm_name=job.vm.name,
+        policy=job.policy.name,
+        slot=job.slot,
+        group=group,
+        state="failed",
+        disks=tuple(outcomes),
+        replicate=job.policy.replicates,
+    )
+    try:
+        context.set_custom_status(progress("snapshotting", outcomes))
+        taken = yield context.task_all(
+            [
+                context.call_activity_with_retry(take_point, ACTIVITY_RETRY, j.to_dict())
+                for j in jobs
+            ]
+        )
+        outcomes = [DiskOutcome.from_dict(item) for item in taken]
+
+        deadline = context.current_utc_datetime + timedelta(
+            seconds=job.options.group_deadline_seconds
+        )
+        unsettled = [o.point.id for o in outcomes if o.point and o.point.state not in SETTLED]
+        if unsettled:
+            context.set_custom_status(progress("waiting", outcomes))
+            latest = yield from wait_until_settled(context, unsettled, deadline)
+            outcomes = [settle(o, latest) for o in outcomes]
+
+        if job.policy.replicates:
+            context.set_custom_status(progress("replicating", outcomes))
+            usable = [o for o in outcomes if o.usable and o.point is not None]
+            copies = yield context.task_all(
+                [
+                    context.call_sub_orchestrator(
+                        replicate_point,
+                        {
+                            "copy": copy_job(o.point, job.policy, job.install_id).to_dict(),
+                            "maxCopies": job.options.max_copies,
+                            "deadlineSeconds": job.options.copy_deadline_seconds,
+                        },
+                        instance_id=f"{context.instance_id}:copy:{n}",
+                    )
+                    for n, o in enumerate(usable)
+                    if o.point is not None
+                ]
+            )
+            replicated = {
+                o.disk_id: with_replica(o, c) for o, c in zip(usable, copies, strict=True)
+            }
+            outcomes = [replicated.get(o.disk_id, o) for o in outcomes]
+        result = replace(result, disks=tuple(outcomes), state=group_state(outcomes))
+    except Exception as error:
+        recovered = yield from recover(context, jobs, outcomes)
+        result = replace(
+            result,
+            disks=tuple(recovered),
+            state=group_state(recovered),
+            error=Failure.from_error(error),
+        )
+    context.set_custom_status(progress("done", list(result.disks)))
+    return result.to_dict()
+
+
+def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> DiskOutcome:
+    """The outcome with its point's latest state; a point still unsettled missed the deadline."""
+    if outcome.point is None or outcome.point.id not in latest:
+        return outcome
+    point = latest[outcome.point.id]
+    if point is None:
+        failure = Failure("the point vanished while waiting for it", code="NotFound")
+        return DiskOutcome(outcome.disk_id, outcome.disk_name, outcome.lun, None, failure)
+    error = outcome.error
+    if point.state == "failed":
+        error = Failure("the point failed while completing", code=point.error_code)
+    elif point.state not in SETTLED:
+        error = Failure(
+            f"the point was still {point.state} at the group deadline", code="DeadlineExceeded"
+        )
+    return DiskOutcome(outcome.disk_id, outcome.disk_name, outcome.lun, point, error)
+
+
+def recover(context, jobs, outcomes):
+    """After an unexpected failure: the state of every point this run may have made."""
+    names = {
+        f"/subscriptions/{j.disk.subscription_id}/resourceGroups/{j.resource_group}"
+        f"/providers/Microsoft.Compute/snapshots/{j.name}": n
+        for n, j in enumerate(jobs)
+    }
+    try:
+        states = yield context.call_activity(point_states, list(names))
+    except Exception:
+        return outcomes
+    recovered = list(outcomes)
+    for point_id, n in names.items():
+        state = states.get(point_id)
+        if state is not None and recovered[n].point is None:
+            recovered[n] = DiskOutcome(
+                recovered[n].disk_id,
+                recovered[n].disk_name,
+                recovered[n].lun,
+                RecoveryPoint.from_dict(state),
+            )
+    return recovered
+
+
+def progress(phase: str, outcomes: list[DiskOutcome]) -> dict:
+    return {
+        "phase": phase,
+        "disks": len(outcomes),
+        "usable": sum(o.usable for o in outcomes),
+        "failed": sum(o.error is not None for o in outcomes),
+        "replicated": sum(o.replicated for o in outcomes),
+    }

@@ -1,5 +1,36 @@
-"""Blueprint: timer (filled in by the backup capability, issue P4)."""
+"""The scheduler tick: start the backup cycles that are due (DESIGN flow 1)."""
+
+import logging
 
 import azure.durable_functions as df
+import azure.functions as func
+
+from diskdr.backup import CycleJob, PolicyRef, RunOptions
+from diskdr.clock import utc_now
+from diskdr.scheduler import cycle_instance_id, due_cycles
+from diskdr.service import get_service
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.timer_trigger(schedule="%DISKDR_TICK_SCHEDULE%", arg_name="timer", use_monitor=True)
+@bp.durable_client_input(client_name="client")
+async def scheduler_tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    service = get_service()
+    settings = service.settings
+    now = utc_now()
+    for policy, slot in due_cycles(service.policies(), now, settings.catch_up_window):
+        instance_id = cycle_instance_id(policy.name, slot)
+        status = await client.get_status(instance_id)
+        if status is not None and status.runtime_status is not None:
+            continue
+        job = CycleJob(
+            policy=PolicyRef.from_policy(policy),
+            slot=slot,
+            install_id=settings.install_id,
+            trigger="schedule",
+            options=RunOptions.from_settings(settings),
+        )
+        await client.start_new("backup_cycle", instance_id, job.to_dict())
+        log.info("started %s (tick at %s, past due: %s)", instance_id, now, timer.past_due)

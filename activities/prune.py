@@ -1,0 +1,23 @@
+"""Activities of pruning: decide (list + pure retention) and delete one point."""
+
+from datetime import datetime
+from typing import Any
+
+import azure.durable_functions as df
+
+from diskdr.service import get_service
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="request")
+def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
+    """The prune plan of one policy at ``now`` (the orchestration's clock) -> PrunePlan."""
+    now = datetime.fromisoformat(request["now"])
+    return get_service().prune_plan(request["policy"], now).to_dict()
+
+
+@bp.activity_trigger(input_name="point_id")
+def delete_point(point_id: str) -> dict[str, Any]:
+    """Delete one of our points (refused for anything not ours)."""
+    return get_service().delete_point(point_id)

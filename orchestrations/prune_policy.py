@@ -1,0 +1,42 @@
+"""prune_policy: apply a policy's retention to its points in every region.
+
+The decision is one activity (list + pure retention, at the orchestration's clock); the
+deletes fan out in small batches. A failed delete is reported and the point stays listed,
+so the next run tries again. With ``dryRun`` nothing is deleted.
+"""
+
+import azure.durable_functions as df
+
+from activities.prune import delete_point, plan_prune
+
+bp = df.Blueprint()
+
+DELETE_BATCH = 20
+
+
+@bp.orchestration_trigger(context_name="context")
+def prune_policy(context: df.DurableOrchestrationContext):
+    request = context.get_input()
+    now = context.current_utc_datetime.isoformat()
+    plan = yield context.call_activity(plan_prune, {"policy": request["policy"], "now": now})
+    deleted: list[str] = []
+    failed: list[dict] = []
+    if not request.get("dryRun"):
+        remove = [item["id"] for item in plan["remove"]]
+        for start in range(0, len(remove), DELETE_BATCH):
+            batch = remove[start : start + DELETE_BATCH]
+            context.set_custom_status({"phase": "deleting", "done": start, "of": len(remove)})
+            results = yield context.task_all(
+                [context.call_activity(delete_point, i) for i in batch]
+            )
+            for result in results:
+                if result.get("error"):
+                    failed.append(result)
+                else:
+                    deleted.append(result["id"])
+    return {
+        "dryRun": bool(request.get("dryRun")),
+        "plan": plan,
+        "deleted": deleted,
+        "failed": failed,
+    }

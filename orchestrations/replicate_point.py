@@ -1,0 +1,121 @@
+"""replicate_point: copy one primary point to the secondary region, within Azure's rules.
+
+Take a lease from the copy gate (cap per region, one copy per disk), start or adopt the
+CopyStart copy (skipping a point a newer copy already superseded), poll the replica's
+``completionPercent`` to 100 with durable timers (renewing the lease), release the lease.
+Never raises: the outcome says what happened, with Azure's error code when there is one.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.points import point_states, start_copy
+from diskdr.backup import CopyJob, Failure
+from diskdr.copy_slots import LeaseRequest
+from diskdr.model import RecoveryPoint
+from orchestrations.copy_gate import gate_entity
+from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
+
+bp = df.Blueprint()
+
+# A lease outlives the longest wait between two renewals (MAX_DELAY) several times over.
+LEASE_TTL = timedelta(minutes=30)
+
+
+@bp.orchestration_trigger(context_name="context")
+def replicate_point(context: df.DurableOrchestrationContext):
+    request = context.get_input()
+    job = CopyJob.from_dict(request["copy"])
+    max_copies = int(request["maxCopies"])
+    deadline = context.current_utc_datetime + timedelta(seconds=float(request["deadlineSeconds"]))
+    gate = gate_entity(job.point.subscription_id, job.region)
+    lease = LeaseRequest(
+        holder=context.instance_id,
+        disk=f"{job.point.disk_id}#{job.point.disk_uid}",
+        limit=max_copies,
+        ttl_seconds=LEASE_TTL.total_seconds(),
+    ).to_dict()
+    try:
+        context.set_custom_status({"phase": "waiting-for-copy-slot"})
+        granted = yield from acquire(context, gate, lease, deadline)
+        if not granted:
+            return outcome(
+                error=Failure(
+                    "no copy slot became free before the deadline", code="CopySlotTimeout"
+                )
+            )
+        result = yield from copy_and_wait(context, job, gate, lease, deadline)
+        yield context.call_entity(gate, "release", context.instance_id)
+        return result
+    except Exception as error:  # an unexpected failure still reports, and frees the slot
+        context.signal_entity(gate, "release", context.instance_id)
+        return outcome(error=Failure.from_error(error))
+
+
+def outcome(
+    replica: RecoveryPoint | None = None,
+    error: Failure | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "replica": replica.to_dict() if replica else None,
+        "error": error.to_dict() if error else None,
+        "note": note,
+    }
+
+
+def acquire(context, gate, lease, deadline):
+    delay = FIRST_DELAY
+    while True:
+        granted = yield context.call_entity(gate, "acquire", lease)
+        if granted:
+            return True
+        if context.current_utc_datetime >= deadline:
+            return False
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+
+
+def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
+    delay = FIRST_DELAY
+    while True:
+        context.set_custom_status({"phase": "starting-copy"})
+        step = yield context.call_activity(start_copy, job.to_dict())
+        if step.get("error"):
+            return outcome(error=Failure.from_dict(step["error"]))
+        if step["action"] == "superseded":
+            return outcome(note=step.get("note"))
+        if step["action"] != "busy":
+            break
+        # Another copy of this disk (made outside this gate, e.g. by an older run whose
+        # lease expired) is still in flight: Azure allows one at a time.
+        if context.current_utc_datetime >= deadline:
+            return outcome(error=Failure(step.get("note") or "disk busy", code="CopyBusy"))
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+        yield context.call_entity(gate, "acquire", lease)
+    replica = RecoveryPoint.from_dict(step["replica"])
+    while replica.state not in ("usable", "failed"):
+        context.set_custom_status(
+            {"phase": "copying", "completionPercent": replica.completion_percent}
+        )
+        if context.current_utc_datetime >= deadline:
+            return outcome(
+                replica=replica,
+                error=Failure("the copy did not finish before the deadline", code="CopyTimeout"),
+            )
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+        yield context.call_entity(gate, "acquire", lease)  # renew the lease
+        states = yield context.call_activity(point_states, [replica.id])
+        if states.get(replica.id) is None:
+            return outcome(error=Failure("the replica vanished while copying", code="NotFound"))
+        replica = RecoveryPoint.from_dict(states[replica.id])
+    if replica.state == "failed":
+        return outcome(
+            replica=replica,
+            error=Failure("the cross-region copy failed", code=replica.error_code),
+        )
+    return outcome(replica=replica)
