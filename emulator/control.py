@@ -120,6 +120,7 @@ def stats(request: ControlRequest) -> Any:
 
 
 def _content(world: World, resource_id: str) -> content.BlockMap | None:
+    """The block map of any resource a backend knows content for (``content_of``)."""
     for backend in world.backends.values():
         lookup = getattr(backend, "content_of", None)
         if lookup is not None:
@@ -165,7 +166,13 @@ def read_content(request: ControlRequest) -> Any:
     blocks = _content(request.world, resource_id)
     if blocks is None:
         raise NotFound(f"No disk, snapshot or restore point {resource_id}.")
-    return {"id": resource_id, "digest": content.digest(blocks), "blocks": len(blocks)}
+    body: dict[str, Any] = {"id": resource_id, "digest": content.digest(blocks)}
+    body["blocks"] = len(blocks)
+    for backend in request.world.backends.values():
+        details = getattr(backend, "content_details", None)
+        if details is not None:
+            body.update(details(resource_id))
+    return body
 
 
 def add_event_subscription(request: ControlRequest) -> Any:

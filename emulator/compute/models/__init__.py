@@ -182,6 +182,20 @@ class ComputeBackends:
             return resource.content
         return None
 
+    def content_details(self, resource_id: str) -> dict[str, Any]:
+        """Extra facts for the control plane's ``content``: size, and for an incremental
+        snapshot the blocks it changed against the previous one of its family (for a copy:
+        the blocks it had to transfer)."""
+        resource = self.find(resource_id)
+        if isinstance(resource, Snapshot):
+            details: dict[str, Any] = {"sizeGB": resource.size_gb}
+            if resource.incremental:
+                details["changedBlocks"] = resource.changed_blocks
+            return details
+        if isinstance(resource, Disk):
+            return {"sizeGB": resource.size_gb}
+        return {}
+
     def delete_resource_group_members(
         self, subscription: str, resource_group: str, when: float
     ) -> None:
