@@ -65,7 +65,7 @@ _RESOURCE_ID = re.compile(
 def format_slot(slot: datetime) -> str:
     """``2026-11-25T04:00Z``: the slot as ISO UTC with minute precision."""
     slot = check_slot(slot)
-    return f"{slot:%Y-%m-%dT%H:%M}Z"
+    return f"{slot.year:04d}-{slot.month:02d}-{slot.day:02d}T{slot.hour:02d}:{slot.minute:02d}Z"
 
 
 def parse_slot(text: str) -> datetime:
@@ -194,7 +194,8 @@ def _readable(resource_id: str) -> str:
 
 
 def _stamp(slot: datetime) -> str:
-    return f"{check_slot(slot):%Y%m%dT%H%M}"
+    slot = check_slot(slot)
+    return f"{slot.year:04d}{slot.month:02d}{slot.day:02d}T{slot.hour:02d}{slot.minute:02d}"
 
 
 def _marker(role: Role) -> str | None:
@@ -345,7 +346,9 @@ def _tag(tags: Mapping[str, str], name: str) -> str | None:
 
 def is_owned_by(tags: Mapping[str, str] | None, install_id: str) -> bool:
     """Whether a resource with ``tags`` belongs to the install ``install_id``."""
-    return bool(tags) and _tag(tags or {}, TAG_OWNER) == install_id
+    if not tags:
+        return False
+    return _tag(tags, TAG_OWNER) == install_id
 
 
 def parse_point_tags(
@@ -357,9 +360,8 @@ def parse_point_tags(
     :class:`~diskdr.errors.PointTagsError` listing every problem: it must not be mistaken
     for someone else's resource (and so ignored), nor guessed at (and so deleted).
     """
-    if not is_owned_by(tags, install_id):
+    if not tags or not is_owned_by(tags, install_id):
         return None
-    assert tags is not None
     problems: list[str] = []
 
     def required(name: str) -> str:

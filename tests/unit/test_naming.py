@@ -83,7 +83,7 @@ def test_format_slot_refuses_naive_or_sub_minute_instants(slot):
 
 
 @EXAMPLES
-@given(st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)))
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)))
 def test_slots_round_trip(moment):
     slot = moment.replace(second=0, microsecond=0, tzinfo=UTC)
     assert parse_slot(format_slot(slot)) == slot
