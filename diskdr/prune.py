@@ -105,7 +105,7 @@ def _group_info(members: list[RecoveryPoint], bases: set[str], owner: str) -> Po
 def decide_set(
     points: list[RecoveryPoint], rules: RetentionRules, now: datetime, owner: str, bases: set[str]
 ) -> tuple[list[PruneItem], list[PruneItem]]:
-    """Keep/remove for the points of one policy, role and region (group-wise, then per disk)."""
+    """Keep/remove for one VM's points of one role in one region (group-wise, then per disk)."""
     groups: dict[str, list[RecoveryPoint]] = defaultdict(list)
     for point in points:
         groups[point.group].append(point)
@@ -155,24 +155,27 @@ def plan(
     """
     ours = [p for p in points if p.owner == owner and p.policy == policy]
     bases = copy_bases(ours)
-    sets: defaultdict[tuple[str, str], list[RecoveryPoint]] = defaultdict(list)
+    # Retention runs over one VM's groups in one region and role at a time.
+    sets: defaultdict[tuple[str, str, str], list[RecoveryPoint]] = defaultdict(list)
     for point in ours:
-        sets[(point.role, point.region)].append(point)
+        sets[(point.role, point.region, point.vm_id)].append(point)
     keep: list[PruneItem] = []
     remove: list[PruneItem] = []
     notes: list[str] = []
-    for (role, region), members in sorted(sets.items()):
+    unjudged: defaultdict[str, int] = defaultdict(int)
+    for (role, region, _vm), members in sorted(sets.items()):
         rules = primary_rules if role == "primary" else replica_rules
         if rules is None:
             keep.extend(_item(p, ("no-replica-rules",)) for p in members)
-            notes.append(
-                f"{len(members)} replica(s) in {region} kept: policy {policy} has no "
-                "replicate.retention"
-            )
+            unjudged[region] += len(members)
             continue
         kept, removed = decide_set(members, rules, now, owner, bases)
         keep.extend(kept)
         remove.extend(removed)
+    for region, count in sorted(unjudged.items()):
+        notes.append(
+            f"{count} replica(s) in {region} kept: policy {policy} has no replicate.retention"
+        )
     order = lambda item: (item.region, item.vm_id, item.disk_id, item.slot)  # noqa: E731
     return PrunePlan(
         policy, tuple(sorted(keep, key=order)), tuple(sorted(remove, key=order)), tuple(notes)

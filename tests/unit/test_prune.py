@@ -108,3 +108,11 @@ def test_properties_of_a_plan(specs, last, daily):
         usable = [p for p in points if p.disk_id.endswith(disk) and p.state == "usable"]
         if usable:
             assert max(usable, key=lambda p: p.slot).id in keep
+
+
+def test_each_vm_is_judged_on_its_own_groups():
+    # Two VMs with points in the same slots: each keeps its own daily point.
+    points = [point(vm=vm, hours=h) for vm in ("vm1", "vm2") for h in (0, 4, 24, 28)]
+    result = plan("gold", points, RetentionRules(daily=2), None, NOW, OWNER)
+    kept = sorted((item.vm_id.rsplit("/", 1)[1], item.slot) for item in result.keep)
+    assert kept == [(vm, T0 + timedelta(hours=h)) for vm in ("vm1", "vm2") for h in (4, 28)]
