@@ -513,6 +513,8 @@ class Engine:
         new_events += started[:1] if not history else []
         new_events += delivered
         spec = self.app.orchestrators.get(instance.name)
+        state: dict | None
+        error: str | None
         if spec is None:
             state, error = None, f"The orchestrator function '{instance.name}' does not exist."
         else:

@@ -32,6 +32,7 @@ from devhost.engine import Engine
 from devhost.management import ManagementApi, client_binding
 from devhost.store import Store
 from devhost.triggers import TimerTrigger, invoke_event_grid, invoke_http
+from diskdr.clock import ENV_ANCHOR, ENV_SCALE, WorldClock
 
 log = logging.getLogger("devhost")
 
@@ -188,9 +189,7 @@ async def _close_sdk_session() -> None:
         log.debug("could not close the Durable SDK session: %s", error)
 
 
-def _world_clock(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from diskdr.clock import ENV_ANCHOR, ENV_SCALE, WorldClock
-
+def _world_clock(args: argparse.Namespace) -> WorldClock:
     scale = args.time_scale
     if scale is None:
         scale = float(os.environ.get(ENV_SCALE) or 1.0)
