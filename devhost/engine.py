@@ -662,8 +662,10 @@ class Engine:
             if status in ("Completed", "Failed"):
                 self._notify_parent(db, instance, status, output_text, error, now)
         # Written: now act on it.
-        if status == "ContinuedAsNew":
+        if status in ("ContinuedAsNew", "Completed", "Failed"):
+            # Ended instances rarely replay again; their history is read from SQLite if asked.
             self._history_cache.pop(instance_id, None)
+            self._episode_cost.pop(instance_id, None)
         else:
             for record in events:
                 record["IsPlayed"] = True
@@ -1043,9 +1045,7 @@ class Engine:
                 f"Instance {instance.instance_id} was terminated: {reason}",
                 now,
             )
-        for record in events:
-            record["IsPlayed"] = True
-        history.extend(events)
+        self._history_cache.pop(instance.instance_id, None)
         log.info(
             "%s: Function '%s (Orchestrator)' was terminated. Reason: %s",
             instance.instance_id,

@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args))
-    return 0
+    # Activities still running in pool threads are not waited for: the state is closed and
+    # their work items run again after a restart (at least once, as on Azure).
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def serve(args: argparse.Namespace) -> None:
