@@ -27,6 +27,7 @@ from emulator.errors import ArmError, InternalServerError, NotFound
 from emulator.routing import ArmResponse
 
 if TYPE_CHECKING:
+    from diskdr.clock import WorldClock
     from emulator.routing import ArmRequest
     from emulator.world import Caller, World
 
@@ -153,17 +154,26 @@ def status_path(op: Operation) -> str:
     )
 
 
-def poll_hint(world: World, op: Operation) -> dict[str, str]:
-    """``Retry-After`` / ``retry-after-ms`` for a client polling ``op``."""
-    remaining_world = max(0.0, op.end - world.now())
-    world_wait = min(remaining_world, MAX_POLL_WORLD_SECONDS)
-    real = world.clock.real_seconds(world_wait)
+def retry_hint(clock: WorldClock, world_seconds: float) -> dict[str, str]:
+    """``Retry-After`` / ``retry-after-ms`` asking a client to come back in ``world_seconds``.
+
+    ``retry-after-ms`` is the real wait (so the SDK waits little under a time scale);
+    ``Retry-After`` is whole real seconds, at least 1 at scale 1, and left out when it
+    would round to 0 (azure-core reads ``Retry-After: 0`` as no hint at all).
+    """
+    real = clock.real_seconds(max(0.0, world_seconds))
     headers = {"retry-after-ms": str(max(MIN_POLL_REAL_MS, math.ceil(real * 1000)))}
-    if world.clock.scale == 1:
+    if clock.scale == 1:
         headers["Retry-After"] = str(max(1, math.ceil(real)))
     elif real >= 1:
         headers["Retry-After"] = str(math.floor(real))
     return headers
+
+
+def poll_hint(world: World, op: Operation) -> dict[str, str]:
+    """When a client polling ``op`` should look again: when it ends, at most 30 world s."""
+    remaining_world = max(0.0, op.end - world.now())
+    return retry_hint(world.clock, min(remaining_world, MAX_POLL_WORLD_SECONDS))
 
 
 def lro_headers(

@@ -40,7 +40,7 @@ from emulator.errors import (
     TooManyRequests,
 )
 from emulator.faults import Faults
-from emulator.lro import Operations
+from emulator.lro import Operations, retry_hint
 from emulator.routing import ArmRequest, ArmResponse, Router
 from emulator.throttle import ResourceWindows, Throttle, category, compute_policy, principal_of
 from emulator.world import Caller, Config, World
@@ -54,6 +54,8 @@ WWW_AUTHENTICATE = (
     "missing 'Authorization' header.\""
 )
 TICK_SECONDS = 0.05
+# How long an injected 429/503 asks the client to wait (world seconds).
+FAULT_RETRY_WORLD_SECONDS = 1.0
 
 
 def create_world(
@@ -181,10 +183,7 @@ class Emulator:
                 )
                 response = _error(error)
                 if fault.status in (429, 503):
-                    response.headers["Retry-After"] = "1"
-                    response.headers["retry-after-ms"] = str(
-                        max(1, math.ceil(world.clock.real_seconds(1.0) * 1000))
-                    )
+                    response.headers.update(retry_hint(world.clock, FAULT_RETRY_WORLD_SECONDS))
                 return response
 
         now = world.now()
@@ -193,7 +192,6 @@ class Emulator:
         wait = throttle.take(world.config, subscription, principal, kind, now)
         if wait is not None:
             world.stats.throttled += 1
-            real = world.clock.real_seconds(wait)
             response = _error(
                 TooManyRequests(
                     f"Number of '{kind}' requests for subscription '{subscription}' actor "
@@ -201,8 +199,7 @@ class Emulator:
                     "after additional tokens are available. Refer to https://aka.ms/arm-throttling"
                 )
             )
-            response.headers["Retry-After"] = str(max(1, math.ceil(real)))
-            response.headers["retry-after-ms"] = str(max(1, math.ceil(real * 1000)))
+            response.headers.update(retry_hint(world.clock, wait))
             self._rate_headers(response, subscription, principal, now, method, route.operation_id)
             return response
 
