@@ -203,3 +203,14 @@ def test_devhost_function_key_variable_wins(tmp_path):
         assert other.function_key == "fixed-test-key"
         assert other.request("POST", "/api/start/sequence", 1, key="fixed-test-key")[0] == 202
         assert other.stop() == 0  # SIGTERM stops it cleanly
+
+
+def test_management_restart_and_purge_filter_checks(host):
+    code, urls = host.request("POST", "/api/start/sequence", 3, key=host.function_key)
+    assert code == 202
+    assert host.wait_for(urls["id"])["output"]["value"] == 24
+    code, new_id = host.request("POST", urls["restartPostUri"])
+    assert code == 202 and new_id != urls["id"]
+    assert host.wait_for(new_id)["output"]["value"] == 24  # the original input again
+    assert host.request("DELETE", "/durabletask/instances/")[0] == 400  # no createdTimeFrom
+    assert host.request("POST", urls["suspendPostUri"].replace("{text}", "x"))[0] == 501
