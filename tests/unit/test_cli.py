@@ -116,7 +116,7 @@ def test_simulate_table_by_default(capsys):
     code, out, _ = run(capsys, "simulate", SAMPLE, "--days", "2", "--start", "2026-01-01")
     assert code == 0
     assert out.startswith("Simulation from 2026-01-01T00:00Z for 2 days")
-    assert "policy gold (vm-crash)" in out and "kept in westus2 at the end" in out
+    assert "policy gold (disk)" in out and "kept in westus2 at the end" in out
 
 
 @pytest.mark.parametrize(

@@ -55,7 +55,7 @@ def test_the_sample_file_is_valid_and_means_what_its_comments_say():
     policies = load_policy_file(ROOT / "policies.sample.yaml")
     gold, silver = policies.policies
     assert gold.name == "gold"
-    assert gold.consistency == "vm-crash"
+    assert gold.consistency == "disk"
     assert gold.target.tags == {"backup": "gold"}
     assert gold.target.exclude_disks.tags == {"backup": "skip"}
     assert [s.cron for s in gold.schedules] == ["0 0 */4 * * *"]

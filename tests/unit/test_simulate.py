@@ -150,7 +150,7 @@ def test_json_shape():
 def test_the_table_names_every_policy_region_and_kept_point():
     result = simulate(load_policy_file(ROOT / "policies.sample.yaml"), START, 3)
     table = render_table(result)
-    assert "policy gold (vm-crash)" in table and "policy silver (disk)" in table
+    assert "policy gold (disk)" in table and "policy silver (disk)" in table
     assert "kept in westus2 at the end (newest first):" in table
     for policy in result.policies:
         for outcome in policy.regions:
