@@ -1,5 +1,288 @@
-"""Blueprint: http_api (filled in by the backup capability, issue P4)."""
+"""The HTTP API (auth level ``function``): on-demand backups, their status, recovery
+points and compliance. Triggers validate and delegate; errors are JSON with a 4xx status
+(``diskdr.api``); Azure calls run in a worker thread, never on the event loop.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+from datetime import UTC
+from typing import Any
 
 import azure.durable_functions as df
+import azure.functions as func
+
+from diskdr.api import (
+    ApiError,
+    BackupRequest,
+    check_resource_id,
+    check_subscription,
+    parse_backup_request,
+)
+from diskdr.backup import CycleJob, PolicyRef, RunOptions
+from diskdr.clock import utc_now
+from diskdr.compliance import STATUS_ORDER, evaluate_vm
+from diskdr.errors import AzureError, DiskdrError, ResourceNotFoundError
+from diskdr.inventory import VmInfo, vm_in_target
+from diskdr.naming import format_slot
+from diskdr.policy import Policy
+from diskdr.service import Service, get_service
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(
+        json.dumps(body, default=str), status_code=status, mimetype="application/json"
+    )
+
+
+def error_response(error: Exception) -> func.HttpResponse:
+    """The JSON answer for a refused or failed request."""
+    if isinstance(error, ApiError):
+        return json_response(error.body(), error.status)
+    if isinstance(error, AzureError):
+        body = {"error": {"code": error.code or "AzureError", "message": str(error)}}
+        if error.request_id:
+            body["error"]["requestId"] = error.request_id
+        return json_response(body, 502)
+    log.exception("request failed")
+    return json_response({"error": {"code": "InternalError", "message": str(error)}}, 500)
+
+
+# --- POST /api/backups -------------------------------------------------------------------
+@bp.route(route="backups", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_backup(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Back up VMs (or disks) now: ``{"vmIds": [...]}`` or ``{"diskIds": [...]}``."""
+    try:
+        service = get_service()
+        request = parse_backup_request(
+            req.get_body(),
+            service.settings.subscription_ids,
+            [policy.name for policy in service.policies().policies],
+        )
+        policy, vms = await asyncio.to_thread(resolve_targets, service, request)
+    except (ApiError, DiskdrError) as error:
+        return error_response(error)
+    slot = utc_now().replace(second=0, microsecond=0, tzinfo=UTC)
+    job = CycleJob(
+        policy=PolicyRef.from_policy(policy),
+        slot=slot,
+        install_id=service.install_id,
+        trigger="on-demand",
+        options=RunOptions.from_settings(service.settings, prune=False),
+        vms=tuple(vms),
+    )
+    # Deterministic per (policy, minute, targets): a retried request joins the same run.
+    targets = ",".join(sorted(disk.id.lower() for vm in vms for disk in vm.disks))
+    digest = hashlib.sha256(targets.encode()).hexdigest()[:10]
+    instance_id = f"ondemand-{policy.name}-{format_slot(slot)}-{digest}"
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        await client.start_new("backup_cycle", instance_id, job.to_dict())
+    response = client.create_check_status_response(req, instance_id)
+    body = json.loads(response.get_body())
+    body.update(
+        {
+            "policy": policy.name,
+            "slot": format_slot(slot),
+            "vms": [{"id": vm.id, "disks": [disk.id for disk in vm.disks]} for vm in vms],
+        }
+    )
+    return json_response(body, 202)
+
+
+def resolve_targets(service: Service, request: BackupRequest) -> tuple[Policy, list[VmInfo]]:
+    """The policy and the VMs (with the disks to protect) an on-demand request names.
+
+    VM ids: the VM's disks minus the policy's exclusions. Disk ids: exactly those disks,
+    grouped by the VM they are attached to (an unattached disk forms a group of its own).
+    404 for anything that does not exist; 422 when no single policy applies.
+    """
+    vms: list[VmInfo] = []
+    if request.kind == "vmIds":
+        for index, vm_id in enumerate(request.ids):
+            vm = _existing(lambda vm_id=vm_id: service.port.get_vm(vm_id), f"vmIds[{index}]", vm_id)
+            vms.append(vm)
+    else:
+        by_vm: dict[str, list] = {}
+        for index, disk_id in enumerate(request.ids):
+            disk, managed_by = _existing(
+                lambda disk_id=disk_id: service.port.get_disk(disk_id), f"diskIds[{index}]", disk_id
+            )
+            by_vm.setdefault((managed_by or disk.id).lower(), []).append((disk, managed_by))
+        for members in by_vm.values():
+            managed_by = members[0][1]
+            if managed_by:
+                vm = service.port.get_vm(managed_by)
+                wanted = {disk.id.lower() for disk, _ in members}
+                disks = tuple(d for d in vm.disks if d.id.lower() in wanted)
+                vms.append(VmInfo(vm.id, vm.name, vm.location, vm.tags, disks))
+            else:
+                disk = members[0][0]
+                vms.append(VmInfo(disk.id, disk.name, disk.location, disk.tags, (disk,)))
+    policy = _policy_for(service, request, vms)
+    if request.kind == "vmIds":
+        vms = [service.protected_vm(vm, policy) for vm in vms]
+    empty = [vm.id for vm in vms if not vm.disks]
+    if empty:
+        raise ApiError(
+            422, "NothingToProtect", f"{empty[0]}: every disk is excluded by policy {policy.name}"
+        )
+    return policy, vms
+
+
+def _existing(fetch: Any, target: str, resource_id: str) -> Any:
+    try:
+        return fetch()
+    except ResourceNotFoundError:
+        raise ApiError(
+            404, "ResourceNotFound", f"{target}: {resource_id} does not exist", target
+        ) from None
+
+
+def _policy_for(service: Service, request: BackupRequest, vms: list[VmInfo]) -> Policy:
+    policies = service.policies()
+    if request.policy is not None:
+        return policies.get(request.policy)
+    matched = {}
+    for vm in vms:
+        policy = next(
+            (
+                p
+                for p in policies.policies
+                if vm_in_target(vm.id, vm.tags, p.target.tags, p.target.resource_groups)
+            ),
+            None,
+        )
+        if policy is None:
+            raise ApiError(
+                422,
+                "NoPolicyMatches",
+                f'{vm.id} is not selected by any policy; name one with "policy"',
+                "policy",
+            )
+        matched[policy.name] = policy
+    if len(matched) > 1:
+        raise ApiError(
+            422,
+            "AmbiguousPolicy",
+            f"the resources match different policies ({', '.join(sorted(matched))}); "
+            'name one with "policy" or send one request per policy',
+            "policy",
+        )
+    return next(iter(matched.values()))
+
+
+# --- GET /api/backups/{instanceId} --------------------------------------------------------
+@bp.route(route="backups/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_backup(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Status of a backup run: progress while it runs, the run report when done."""
+    instance_id = req.route_params.get("instanceId", "")
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        return error_response(
+            ApiError(
+                404, "InstanceNotFound", f"no backup run with id {instance_id!r}", "instanceId"
+            )
+        )
+    return json_response(
+        {
+            "instanceId": status.instance_id,
+            "name": status.name,
+            "runtimeStatus": status.runtime_status.value,
+            "createdTime": status.created_time,
+            "lastUpdatedTime": status.last_updated_time,
+            "customStatus": status.custom_status,
+            "output": status.output,
+        }
+    )
+
+
+# --- GET /api/recovery-points?vmId=... ------------------------------------------------------
+@bp.route(route="recovery-points", methods=["GET"])
+async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
+    """A VM's recovery points in every region, with each consistency group's state."""
+    try:
+        vm_id = req.params.get("vmId")
+        if not vm_id:
+            raise ApiError(400, "InvalidRequest", "vmId: required query parameter", "vmId")
+        vm_id = check_resource_id(vm_id, "vmIds", "vmId")
+        service = get_service()
+        check_subscription(vm_id, service.settings.subscription_ids, "vmId")
+        points = await asyncio.to_thread(service.points_of_vm, vm_id)
+    except (ApiError, DiskdrError) as error:
+        return error_response(error)
+    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for point in points:
+        key = (point.group, point.region, point.role)
+        entry = groups.setdefault(
+            key,
+            {
+                "group": point.group,
+                "slot": format_slot(point.slot),
+                "region": point.region,
+                "role": point.role,
+                "points": 0,
+                "usable": 0,
+                "states": {},
+            },
+        )
+        entry["points"] += 1
+        entry["usable"] += point.state == "usable"
+        entry["states"][point.state] = entry["states"].get(point.state, 0) + 1
+    return json_response(
+        {
+            "vmId": vm_id,
+            "points": [point.to_dict() for point in points],
+            "groups": sorted(groups.values(), key=lambda g: (g["slot"], g["role"], g["region"])),
+        }
+    )
+
+
+# --- GET /api/compliance ----------------------------------------------------------------------
+@bp.route(route="compliance", methods=["GET"])
+async def compliance(req: func.HttpRequest) -> func.HttpResponse:
+    """Per protected VM: newest usable point per region, its age against the RPO, a status."""
+    try:
+        wanted = req.params.get("status")
+        if wanted and wanted not in STATUS_ORDER:
+            raise ApiError(
+                400,
+                "InvalidRequest",
+                f"status: expected one of {', '.join(STATUS_ORDER)}",
+                "status",
+            )
+        report = await asyncio.to_thread(compliance_report, get_service())
+    except (ApiError, DiskdrError) as error:
+        return error_response(error)
+    if wanted:
+        report["vms"] = [vm for vm in report["vms"] if vm["status"] == wanted]
+    return json_response(report)
+
+
+def compliance_report(service: Service) -> dict[str, Any]:
+    now = utc_now()
+    points = service.all_points()
+    seen: set[str] = set()
+    results = []
+    for policy in service.policies().policies:
+        for vm in service.vms_for_policy(policy):
+            if vm.id.lower() in seen:  # a VM belongs to the first policy that selects it
+                continue
+            seen.add(vm.id.lower())
+            results.append(evaluate_vm(vm, policy, points, now))
+    summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
+    return {
+        "generatedAt": now.isoformat(),
+        "summary": summary,
+        "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
+    }

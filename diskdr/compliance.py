@@ -1,0 +1,135 @@
+"""Compliance: for every protected VM, how old its newest usable recovery point is, per
+region, against the policy's RPO.
+
+A VM's point in a region counts only when its consistency group is complete there: every
+disk the policy protects today has a usable point of that group. The age is measured from
+the instant the data was captured (the earliest creation time of the group's primary
+points; the slot when those are gone), for the replica too — a copy is as old as its data.
+
+Per region: ``OK`` (age ≤ RPO), ``AT_RISK`` (RPO < age ≤ 2 RPO: one point missed),
+``BREACHED`` (age > 2 RPO). Per VM: ``UNPROTECTED`` without any usable point in its own
+region; otherwise the worse of the primary's status and, when the policy replicates, the
+secondary's (a VM with no usable replica yet is ``AT_RISK``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+
+from diskdr.inventory import VmInfo
+from diskdr.model import JsonModel, RecoveryPoint
+from diskdr.naming import id_tag_value
+from diskdr.policy import Policy
+from diskdr.schedule import policy_slots
+
+STATUS_ORDER = ("OK", "AT_RISK", "BREACHED", "UNPROTECTED")
+
+
+@dataclass(frozen=True)
+class RegionCompliance(JsonModel):
+    region: str
+    role: str
+    status: str  # OK | AT_RISK | BREACHED | MISSING
+    group: str | None = None
+    slot: datetime | None = None
+    captured_at: datetime | None = None
+    age_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class VmCompliance(JsonModel):
+    vm_id: str
+    vm_name: str
+    policy: str
+    rpo_minutes: float
+    status: str
+    regions: tuple[RegionCompliance, ...]
+
+
+def effective_rpo(policy: Policy, now: datetime) -> timedelta:
+    """The policy's ``rpo``, else the longest gap between its slots over the past 8 days."""
+    if policy.rpo is not None:
+        return policy.rpo
+    slots = policy_slots(policy, now - timedelta(days=8), now)
+    gaps = [later - earlier for earlier, later in pairwise(slots)]
+    return max(gaps, default=timedelta(days=1))
+
+
+def region_status(age: timedelta, rpo: timedelta) -> str:
+    if age <= rpo:
+        return "OK"
+    if age <= 2 * rpo:
+        return "AT_RISK"
+    return "BREACHED"
+
+
+def _worst(statuses: Iterable[str]) -> str:
+    return max(statuses, key=STATUS_ORDER.index)
+
+
+def evaluate_vm(
+    vm: VmInfo,
+    policy: Policy,
+    points: Sequence[RecoveryPoint],
+    now: datetime,
+) -> VmCompliance:
+    """Compliance of one VM given (at least) all of its points."""
+    rpo = effective_rpo(policy, now)
+    vm_tag = id_tag_value(vm.id)
+    wanted = {id_tag_value(disk.id) for disk in vm.disks}
+    mine = [p for p in points if p.vm_id == vm_tag and p.policy == policy.name]
+    captured: dict[str, datetime] = {}
+    for point in mine:
+        if point.role == "primary":
+            instant = point.created_at or point.slot
+            captured[point.group] = min(captured.get(point.group, instant), instant)
+
+    regions = [(vm.location, "primary")]
+    if policy.replicate is not None:
+        regions.append((policy.replicate.region, "replica"))
+    results = []
+    for region, role in regions:
+        usable_disks: dict[str, set[str]] = defaultdict(set)
+        slots: dict[str, datetime] = {}
+        for point in mine:
+            if point.role == role and point.region == region and point.state == "usable":
+                usable_disks[point.group].add(point.disk_id)
+                slots[point.group] = point.slot
+        complete = [group for group, disks in usable_disks.items() if wanted <= disks]
+        if not complete:
+            results.append(RegionCompliance(region, role, "MISSING"))
+            continue
+        newest = max(complete, key=lambda group: (slots[group], group))
+        instant = captured.get(newest, slots[newest])
+        age = now - instant
+        results.append(
+            RegionCompliance(
+                region=region,
+                role=role,
+                status=region_status(age, rpo),
+                group=newest,
+                slot=slots[newest],
+                captured_at=instant,
+                age_minutes=round(age.total_seconds() / 60, 1),
+            )
+        )
+    primary = results[0]
+    if primary.status == "MISSING":
+        status = "UNPROTECTED"
+    else:
+        statuses = [primary.status]
+        for secondary in results[1:]:
+            statuses.append("AT_RISK" if secondary.status == "MISSING" else secondary.status)
+        status = _worst(statuses)
+    return VmCompliance(
+        vm_id=vm.id,
+        vm_name=vm.name,
+        policy=policy.name,
+        rpo_minutes=rpo.total_seconds() / 60,
+        status=status,
+        regions=tuple(results),
+    )
