@@ -66,5 +66,7 @@ def backup_cycle(context: df.DurableOrchestrationContext):
         except Exception as error:  # points taken stay reported; pruning retries next run
             prune = {"dryRun": job.options.prune_dry_run, "failed": [{"error": str(error)}]}
     report = run_report(job, outcomes, prune, started, context.current_utc_datetime)
-    context.set_custom_status({**status, "phase": "done", **report["summary"]})
+    context.set_custom_status(
+        {**status, "phase": "done", "vmsDone": len(outcomes), "result": report["phase"]}
+    )
     return report

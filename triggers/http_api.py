@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import azure.durable_functions as df
@@ -33,9 +33,13 @@ bp = df.Blueprint()
 log = logging.getLogger(__name__)
 
 
+def _json_default(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps(body, default=str), status_code=status, mimetype="application/json"
+        json.dumps(body, default=_json_default), status_code=status, mimetype="application/json"
     )
 
 
