@@ -67,6 +67,12 @@ def backup_cycle(context: df.DurableOrchestrationContext):
             prune = {"dryRun": job.options.prune_dry_run, "failed": [{"error": str(error)}]}
     report = run_report(job, outcomes, prune, started, context.current_utc_datetime)
     context.set_custom_status(
-        {**status, "phase": "done", "vmsDone": len(outcomes), "result": report["phase"]}
+        {
+            **status,
+            **report["summary"],
+            "phase": "done",
+            "vmsDone": len(outcomes),
+            "result": report["phase"],
+        }
     )
     return report
