@@ -17,8 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m diskdr validate policies.sample.yaml
-	$(PY) -m diskdr simulate policies.sample.yaml --days 30
+	$(PY) -m twin.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
