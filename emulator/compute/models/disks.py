@@ -107,6 +107,9 @@ class DiskSource:
     size_gb: int | None
     source_unique_id: str | None = None
     inherited: dict[str, Any] = field(default_factory=dict)  # e.g. osType of the source
+    # Size when the request gives none and the source has no size of its own (an image's
+    # or imported VHD's size is outside the model).
+    default_size_gb: int | None = None
 
 
 DiskSourceResolver = Callable[["ComputeBackend", dict[str, Any], str], DiskSource]
@@ -126,9 +129,19 @@ def _empty_source(backend: ComputeBackend, creation: dict[str, Any], location: s
     return DiskSource(content.EMPTY, None)
 
 
-def _opaque_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
-    """Images and imported blobs are outside the model: the disk starts empty."""
-    return DiskSource(content.EMPTY, None)
+def _image_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
+    """Images are outside the model: the disk starts empty, 30 GiB unless sized."""
+    return DiskSource(content.EMPTY, None, default_size_gb=30)
+
+
+def _import_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
+    """Imported VHD blobs are outside the model: the disk starts empty, 32 GiB unless sized."""
+    if not creation.get("sourceUri"):
+        raise InvalidParameter(
+            "sourceUri is required when createOption is Import.",
+            target="properties.creationData.sourceUri",
+        )
+    return DiskSource(content.EMPTY, None, default_size_gb=32)
 
 
 def _copy_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
@@ -170,8 +183,8 @@ def _inherit(properties: dict[str, Any]) -> dict[str, Any]:
 
 register_disk_source("Empty", _empty_source)
 register_disk_source("Copy", _copy_source)
-register_disk_source("FromImage", _opaque_source)
-register_disk_source("Import", _opaque_source)
+register_disk_source("FromImage", _image_source)
+register_disk_source("Import", _import_source)
 
 
 def parse_size(value: Any, target: str = "properties.diskSizeGB") -> int | None:
@@ -260,7 +273,7 @@ class DiskBackendMixin:
         source = resolver(self, creation, location)
         size = parse_size(props.pop("diskSizeGB", None))
         if size is None:
-            size = source.size_gb
+            size = source.size_gb or source.default_size_gb
         if size is None:
             raise InvalidParameter(
                 "diskSizeGB is required when creating an empty disk.",
@@ -418,12 +431,18 @@ class DiskBackendMixin:
                 "the disk unattached or the VM deallocated."
             )
         grant = self.grant_access(disk, access, seconds)
+        output = {"accessSAS": grant.url}
+        if body.get("getSecureVMGuestStateSAS"):
+            # The VM guest state (and metadata) of a confidential / trusted-launch OS disk
+            # are exported as separate blobs with their own SAS.
+            output["securityDataAccessSAS"] = AccessGrant.issue(access, grant.expires).url
+            output["securityMetadataAccessSAS"] = AccessGrant.issue(access, grant.expires).url
         return self.operations.begin(
             "Disks_GrantAccess",
             subscription=self.subscription,
             location=disk.location,
             resource_id=disk.id,
-            finish=lambda when: {"accessSAS": grant.url},
+            finish=lambda when: output,
         )
 
     def begin_revoke_disk_access(self: ComputeBackend, resource_group: str, name: str) -> Operation:
