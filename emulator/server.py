@@ -116,13 +116,14 @@ class Emulator:
             response = await self._arm(request, body, headers)
         response.headers.update(headers)
         self.world.stats.statuses[response.status] += 1
-        log.debug(
-            "%s %s -> %s (%.1f ms)",
-            request.method,
-            request.path_qs,
-            response.status,
-            (time.perf_counter() - started) * 1000,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %s (%.1f ms)",
+                request.method,
+                request.path_qs,
+                response.status,
+                (time.perf_counter() - started) * 1000,
+            )
         return _to_aiohttp(request, response)
 
     async def _arm(self, request: web.Request, body: bytes, headers: dict[str, str]) -> ArmResponse:

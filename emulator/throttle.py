@@ -130,20 +130,17 @@ class ResourceWindows:
     """Sliding 3- and 30-minute counters behind ``x-ms-ratelimit-remaining-resource``."""
 
     def __init__(self) -> None:
-        self._hits: dict[tuple[str, str], deque[float]] = {}
+        # Per (subscription, policy): hit times within the last 3 and the last 30 minutes.
+        self._hits: dict[tuple[str, str], tuple[deque[float], deque[float]]] = {}
 
     def hit(self, subscription: str, policy: str, now: float) -> str:
         name, limit3, limit30 = _POLICIES[policy]
-        hits = self._hits.setdefault((subscription.lower(), policy), deque())
-        hits.append(now)
-        while hits and hits[0] <= now - 1800:
-            hits.popleft()
-        in3 = 0
-        for t in reversed(hits):
-            if t <= now - 180:
-                break
-            in3 += 1
+        short, long = self._hits.setdefault((subscription.lower(), policy), (deque(), deque()))
+        for window, seconds in ((short, 180), (long, 1800)):
+            window.append(now)
+            while window and window[0] <= now - seconds:
+                window.popleft()
         return (
-            f"Microsoft.Compute/{name}3Min;{max(0, limit3 - in3)},"
-            f"Microsoft.Compute/{name}30Min;{max(0, limit30 - len(hits))}"
+            f"Microsoft.Compute/{name}3Min;{max(0, limit3 - len(short))},"
+            f"Microsoft.Compute/{name}30Min;{max(0, limit30 - len(long))}"
         )
