@@ -87,8 +87,8 @@ def protect_vm(context: df.DurableOrchestrationContext):
                     if o.point is not None
                 ]
             )
-            replicated = {
-                o.disk_id: with_replica(o, c) for o, c in zip(usable, copies, strict=True)
+            replicated = {  # the SDK resolves an empty task_all to None, not []
+                o.disk_id: with_replica(o, c) for o, c in zip(usable, copies or [], strict=True)
             }
             outcomes = [replicated.get(o.disk_id, o) for o in outcomes]
         result = replace(result, disks=tuple(outcomes), state=group_state(outcomes))
