@@ -5,6 +5,7 @@ import azure.functions as func
 
 from activities import inventory, points, prune
 from orchestrations import (
+    after_vm_change,
     backup_cycle,
     copy_gate,
     protect_vm,
@@ -20,6 +21,7 @@ for module in (
     eventgrid,
     http_api,
     backup_cycle,
+    after_vm_change,
     protect_vm,
     replicate_point,
     prune_policy,
