@@ -12,8 +12,10 @@ from orchestrations import (
     prune_policy,
     replicate_point,
 )
+from diskdr.telemetry import configure_telemetry
 from triggers import eventgrid, http_api, timer
 
+configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for module in (
