@@ -4,6 +4,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from activities import inventory, points, prune
+from diskdr.telemetry import configure_telemetry
 from orchestrations import (
     after_vm_change,
     backup_cycle,
@@ -12,7 +13,6 @@ from orchestrations import (
     prune_policy,
     replicate_point,
 )
-from diskdr.telemetry import configure_telemetry
 from triggers import eventgrid, http_api, timer
 
 configure_telemetry()
