@@ -116,6 +116,8 @@ class Operations:
         self._by_id[op.id] = op
 
         def complete(when: float) -> None:
+            # What the operation announces is attributed to whoever started it.
+            caller, world.caller = world.caller, op.caller
             try:
                 op.output = finish(when) if finish else None
                 op.status = "Succeeded"
@@ -128,6 +130,7 @@ class Operations:
                 op.error = InternalServerError(f"Internal error: {err}").body()["error"]
                 raise
             finally:
+                world.caller = caller
                 for callback in op.on_end:
                     callback(op)
 

@@ -135,3 +135,33 @@ def test_resource_ids_and_locations():
     with pytest.raises(InvalidParameter):
         parse_resource_id("/subscriptions/s/disks/d")
     assert normalize_location("West US 2") == "westus2"
+
+
+def test_completed_writes_and_deletes_are_announced_to_listeners():
+    from emulator.server import create_world
+    from emulator.world import Caller
+
+    world, _ = create_world()
+    changes = []
+    world.on_change(changes.append)
+    world.backend("resources").create_or_update("sub", "rg", "eastus")
+    compute = world.backend("compute")["sub"]
+    world.caller = Caller(principal="p1", correlation_id="c1")
+    body = {"location": "eastus", "properties": {"creationData": {"createOption": "Empty"}}}
+    body["properties"]["diskSizeGB"] = 8
+    compute.begin_create_or_update_disk("rg", "d", body)
+    world.caller = Caller()
+    assert changes == []  # announced when the operation ends, not when it starts
+    world.advance(world.now() + 60)
+    (write,) = changes
+    assert (write.kind, write.operation_name, write.status) == (
+        "write",
+        "Microsoft.Compute/disks/write",
+        "Succeeded",
+    )
+    assert write.resource_id.endswith("/resourceGroups/rg/providers/Microsoft.Compute/disks/d")
+    assert (write.caller.principal, write.caller.correlation_id) == ("p1", "c1")
+    compute.begin_delete_disk("rg", "d")
+    world.advance(world.now() + 60)
+    assert changes[-1].kind == "delete"
+    assert changes[-1].operation_name == "Microsoft.Compute/disks/delete"
