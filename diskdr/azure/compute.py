@@ -261,7 +261,9 @@ class ComputePort:
         created = self._get_snapshot(snapshot_id)
         point = None if created is None else to_recovery_point(created, self.install_id)
         if point is None:
-            raise AzureError(f"create snapshot {name}: it vanished right after creation")
+            raise AzureError(
+                f"create snapshot {name}: not found, or not ours, right after creation"
+            )
         return point
 
     def delete_point(self, point_id: str) -> bool:

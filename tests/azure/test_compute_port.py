@@ -1,0 +1,221 @@
+"""diskdr's Compute port against the emulator, through the real azure-mgmt-compute client:
+idempotent creates, failed leftovers, ownership, listing, errors with Azure's code."""
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.mgmt.compute.models import CreationData, Snapshot, SnapshotProperties
+
+from diskdr.azure.clients import Clients
+from diskdr.azure.compute import ComputePort, azure_error
+from diskdr.errors import ConflictError, LimitReachedError, ResourceNotFoundError
+from diskdr.naming import TAG_OWNER, point_name, point_tags
+from diskdr.settings import Settings
+from emulator import EmulatorServer
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-app"
+VM = f"{RG}/providers/Microsoft.Compute/virtualMachines/vm1"
+OS_DISK = f"{RG}/providers/Microsoft.Compute/disks/vm1-osdisk"
+V2_DISK = f"{RG}/providers/Microsoft.Compute/disks/vm1-data-0"
+SLOT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+INSTALL = "port-test"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorServer(time_scale=600) as server:
+        yield server
+
+
+@pytest.fixture
+def port(emulator):
+    emulator.control.reset()
+    emulator.control.estate(
+        {
+            "subscriptions": [
+                {
+                    "id": SUB,
+                    "resourceGroups": [
+                        {
+                            "name": "rg-app",
+                            "location": "eastus",
+                            "vms": [
+                                {
+                                    "name": "vm1",
+                                    "tags": {"backup": "gold"},
+                                    "osDisk": {"sizeGB": 64, "sku": "Premium_LRS"},
+                                    "dataDisks": [
+                                        {"lun": 0, "sizeGB": 128, "sku": "PremiumV2_LRS"}
+                                    ],
+                                }
+                            ],
+                        },
+                        {"name": "rg-dr", "location": "westus2"},
+                    ],
+                }
+            ]
+        }
+    )
+    settings = Settings.from_env(
+        {
+            "DISKDR_SUBSCRIPTION_IDS": SUB,
+            "DISKDR_INSTALL_ID": INSTALL,
+            "DISKDR_ARM_ENDPOINT": emulator.url,
+            "DISKDR_CA_BUNDLE": emulator.ca_path,
+            "DISKDR_CREDENTIAL": "emulator",
+        }
+    )
+    return ComputePort(Clients(settings))
+
+
+def create(port, disk_id=OS_DISK, name=None, install=INSTALL):
+    name = name or point_name(install, VM, disk_id, SLOT)
+    tags = point_tags(install, "gold", VM, disk_id, "uid", SLOT, "g1", "crash", "primary")
+    return port.create_point(
+        subscription_id=SUB,
+        resource_group="rg-app",
+        name=name,
+        region="eastus",
+        creation=CreationData(create_option="Copy", source_resource_id=disk_id),
+        tags=tags,
+    )
+
+
+def creates(emulator) -> int:
+    return emulator.control.stats()["requests"].get("Snapshots_CreateOrUpdate", 0)
+
+
+def test_inventory_reads_vms_and_their_disks(port):
+    (vm,) = port.list_vms(SUB)
+    assert vm.id.lower() == VM.lower() and vm.tags == {"backup": "gold"}
+    assert [(d.name, d.lun, d.sku) for d in vm.disks] == [
+        ("vm1-osdisk", None, "Premium_LRS"),
+        ("vm1-data-0", 0, "PremiumV2_LRS"),
+    ]
+    assert all(d.unique_id for d in vm.disks)
+    assert port.get_vm(VM) == vm
+
+
+def test_create_is_idempotent(port, emulator):
+    first = create(port)
+    assert first.state == "usable" and first.owner == INSTALL and first.slot == SLOT
+    before = creates(emulator)
+    again = create(port)
+    assert again.id == first.id and creates(emulator) == before
+
+
+def test_premium_v2_points_are_pending_until_their_copy_ends(port):
+    point = create(port, V2_DISK)
+    assert point.state in ("pending", "usable")
+    # Poll our own state reading until Azure says the point is usable.
+    for _ in range(200):
+        point = port.get_point(point.id)
+        if point.state == "usable":
+            break
+    assert point.state == "usable"
+
+
+def test_a_name_owned_by_someone_else_is_left_alone(port, emulator):
+    name = point_name(INSTALL, VM, OS_DISK, SLOT)
+    port._compute(SUB).snapshots.begin_create_or_update(
+        "rg-app",
+        name,
+        Snapshot(
+            location="eastus",
+            properties=SnapshotProperties(
+                creation_data=CreationData(create_option="Copy", source_resource_id=OS_DISK),
+                incremental=True,
+            ),
+            tags={TAG_OWNER: "someone-else"},
+        ),
+    ).result()
+    with pytest.raises(ConflictError) as refused:
+        create(port, name=name)
+    assert refused.value.code == "NameOwnedByOther"
+    foreign = port._compute(SUB).snapshots.get("rg-app", name)
+    assert foreign.tags == {TAG_OWNER: "someone-else"}
+    with pytest.raises(ConflictError, match="refusing to delete"):
+        port.delete_point(foreign.id)
+    assert port._compute(SUB).snapshots.get("rg-app", name).id == foreign.id
+
+
+def test_limit_reached_is_reported_and_its_failed_leftover_deleted(port, emulator):
+    create(port, name="first")
+    emulator.control.config(limits={"incrementalSnapshotsPerDisk": 1})
+    with pytest.raises(LimitReachedError) as refused:
+        create(port, name="second")
+    assert refused.value.code == "SnapshotsLimitReached"
+    assert refused.value.request_id
+    with pytest.raises(HttpResponseError):
+        port._compute(SUB).snapshots.get("rg-app", "second")
+
+
+def test_a_failed_point_is_deleted_and_made_again(port, emulator):
+    create(port, name="first")
+    emulator.control.config(limits={"incrementalSnapshotsPerDisk": 1})
+    tags = point_tags(INSTALL, "gold", VM, OS_DISK, "uid", SLOT, "g1", "crash", "primary")
+    with pytest.raises(HttpResponseError):  # the raw SDK leaves Azure's Failed snapshot behind
+        port._compute(SUB).snapshots.begin_create_or_update(
+            "rg-app",
+            "second",
+            Snapshot(
+                location="eastus",
+                properties=SnapshotProperties(
+                    creation_data=CreationData(create_option="Copy", source_resource_id=OS_DISK),
+                    incremental=True,
+                ),
+                tags=tags,
+            ),
+        ).result()
+    assert port.get_point(f"{RG}/providers/Microsoft.Compute/snapshots/second").state == "failed"
+    emulator.control.config(limits={"incrementalSnapshotsPerDisk": 500})
+    remade = create(port, name="second")
+    assert remade.state == "usable"
+
+
+def test_listing_returns_ours_and_reports_broken_tags(port):
+    mine = create(port)
+    other = ComputePort(Clients(replace(port._clients.settings, install_id="other-install")))
+    create(other, name="theirs", install="other-install")
+    port._compute(SUB).snapshots.begin_update(
+        "rg-app", "theirs", {"tags": {TAG_OWNER: INSTALL, "diskdr-policy": "gold"}}
+    ).result()
+    listing = port.list_points(SUB)
+    assert [p.id for p in listing.points] == [mine.id]
+    assert len(listing.broken) == 1 and "diskdr-vm: missing" in listing.broken[0]
+    assert [p.id for p in port.list_points_in_group(SUB, "rg-app").points] == [mine.id]
+
+
+def test_delete_is_idempotent(port):
+    point = create(port)
+    assert port.delete_point(point.id) is True
+    assert port.delete_point(point.id) is False
+    assert port.get_point(point.id) is None
+
+
+def test_a_disk_made_from_a_point_holds_its_content(port, emulator):
+    point = create(port)
+    emulator.control.write(OS_DISK, blocks=8)
+    disk = port.create_disk_from_point(
+        point.id, resource_group="rg-app", name="restored", region="eastus"
+    )
+    assert (
+        emulator.control.content(disk.id)["digest"] == emulator.control.content(point.id)["digest"]
+    )
+    assert (
+        emulator.control.content(disk.id)["digest"] != emulator.control.content(OS_DISK)["digest"]
+    )
+
+
+def test_errors_carry_code_status_and_request_id(port):
+    with pytest.raises(ResourceNotFoundError) as missing:
+        port.get_vm(f"{RG}/providers/Microsoft.Compute/virtualMachines/nope")
+    assert missing.value.status == 404 and missing.value.code and missing.value.request_id
+    try:
+        port._compute(SUB).disks.get("rg-app", "nope")
+    except HttpResponseError as error:
+        typed = azure_error(error, "get disk")
+        assert isinstance(typed, ResourceNotFoundError) and typed.request_id
