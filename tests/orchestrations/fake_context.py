@@ -33,7 +33,6 @@ from azure.durable_functions.decorators.metadata import ActivityTrigger, Orchest
 from tests.orchestrations.conftest import orchestrator_function
 
 TaskKind = Literal["activity", "sub-orchestration", "entity", "signal", "timer", "all"]
-Responder = Callable[[Any], Any]
 
 DEFAULT_NOW = datetime(2026, 3, 1, 4, 0, 30, tzinfo=UTC)
 
@@ -78,19 +77,6 @@ class Nested:
 
     builder: Any
     responders: Mapping[str, Any]
-
-
-def sequence(*answers: Any) -> Responder:
-    """A responder giving ``answers`` in turn (the last one repeats); an exception is raised."""
-    remaining = list(answers)
-
-    def respond(_input: Any) -> Any:
-        answer = remaining.pop(0) if len(remaining) > 1 else remaining[0]
-        if isinstance(answer, BaseException):
-            raise answer
-        return answer
-
-    return respond
 
 
 def json_round_trip(value: Any) -> Any:
