@@ -305,7 +305,9 @@ async def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT; print the ready line once listening."""
     context, ca_path = tls_context(state_dir)
-    runner = web.AppRunner(build_app(world, router), access_log=None, handle_signals=False)
+    runner = web.AppRunner(
+        build_app(world, router), access_log=None, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=context, backlog=1024)
     await site.start()
