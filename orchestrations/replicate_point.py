@@ -20,8 +20,10 @@ from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
 
-# A lease outlives the longest wait between two renewals (MAX_DELAY) several times over.
-LEASE_TTL = timedelta(minutes=30)
+# A lease outlives the longest wait between two renewals (MAX_DELAY) many times over, so a
+# busy host (or a fast world clock on the twin) does not let a live copy's lease lapse;
+# it only frees the slot of a copy whose orchestration was terminated.
+LEASE_TTL = timedelta(hours=2)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -95,7 +97,14 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
             return outcome(error=Failure(step.get("note") or "disk busy", code="CopyBusy"))
         yield from sleep_until(context, delay, deadline)
         delay = next_delay(delay)
-        yield context.call_entity(gate, "acquire", lease)
+        # Renew the lease; if it lapsed meanwhile and its slot went to another copy, queue
+        # again: no copy ever starts without a lease.
+        if not (yield from acquire(context, gate, lease, deadline)):
+            return outcome(
+                error=Failure(
+                    "no copy slot became free before the deadline", code="CopySlotTimeout"
+                )
+            )
     replica = RecoveryPoint.from_dict(step["replica"])
     while replica.state not in ("usable", "failed"):
         context.set_custom_status(
@@ -108,7 +117,10 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
             )
         yield from sleep_until(context, delay, deadline)
         delay = next_delay(delay)
-        yield context.call_entity(gate, "acquire", lease)  # renew the lease
+        renewed = yield context.call_entity(gate, "acquire", lease)
+        if not renewed:
+            # The copy is already running and cannot be paused; say so, and keep asking.
+            context.set_custom_status({"phase": "copying", "lease": "lost"})
         states = yield context.call_activity(point_states, [replica.id])
         if states.get(replica.id) is None:
             return outcome(error=Failure("the replica vanished while copying", code="NotFound"))

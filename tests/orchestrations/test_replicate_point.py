@@ -10,11 +10,9 @@ from datetime import timedelta
 from itertools import pairwise
 from typing import Any
 
-import pytest
-
 from diskdr import copy_slots
 from diskdr.backup import copy_job
-from orchestrations.replicate_point import replicate_point
+from orchestrations.replicate_point import LEASE_TTL, replicate_point
 from tests.orchestrations.conftest import orchestrator_function
 from tests.orchestrations.estate import GOLD, INSTALL, SUB, FakeAzure, FakeGate
 from tests.orchestrations.fake_context import FakeContext, run
@@ -202,10 +200,6 @@ def test_an_unexpected_failure_is_reported_and_the_lease_is_still_freed():
     assert gate.holders == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: replicate_point ignores a refused lease renewal and starts the copy anyway",
-)
 def test_no_copy_starts_after_the_lease_was_lost_while_the_disk_was_busy():
     """A lease can lapse (its TTL passes while the run is starved) and its slot go to
     another copy; the renewal is then refused, and starting the copy would exceed the cap."""
