@@ -67,7 +67,7 @@ def test_a_copy_holds_a_lease_polls_to_100_percent_and_releases_it():
         "holder": INSTANCE,
         "disk": f"{SOURCE.disk_id}#{SOURCE.disk_uid}",
         "limit": 7,
-        "ttlSeconds": 1800.0,
+        "ttlSeconds": LEASE_TTL.total_seconds(),
     }
     # Poll, renewing the lease before each look; release with a call (not a signal).
     assert gate_operations(context) == ["acquire"] + ["acquire"] * 3 + ["release"]
