@@ -96,16 +96,3 @@ class Clients:
                 )
                 self._compute[subscription_id] = client
             return client
-
-
-_clients: Clients | None = None
-_clients_lock = threading.Lock()
-
-
-def get_clients() -> Clients:
-    """Clients for the current environment's settings, created once per worker."""
-    global _clients
-    with _clients_lock:
-        if _clients is None:
-            _clients = Clients(Settings.from_env())
-        return _clients
