@@ -129,6 +129,8 @@ def vm_json(
         "provisioningState": vm.provisioning_state,
         "timeCreated": iso(vm.time_created),
     }
+    if isinstance(props.get("osProfile"), dict):
+        props["osProfile"] = _os_profile(props["osProfile"], vm.os_type)
     expands = {e.strip().lower() for e in expand.split(",") if e.strip()}
     if "userdata" in expands and "userData" in vm.profiles:
         props["userData"] = vm.profiles["userData"]
@@ -136,6 +138,24 @@ def vm_json(
         props["instanceView"] = instance_view_json(backend, vm, now)
     body["properties"] = props
     return body
+
+
+def _os_profile(profile: dict[str, Any], os_type: str) -> dict[str, Any]:
+    """The OS profile with the defaults Azure fills in for the VM's OS."""
+    profile = dict(profile)
+    if os_type == "Windows":
+        defaults = {"provisionVMAgent": True, "enableAutomaticUpdates": True}
+        profile["windowsConfiguration"] = {
+            **defaults,
+            **(profile.get("windowsConfiguration") or {}),
+        }
+    else:
+        defaults = {"disablePasswordAuthentication": False, "provisionVMAgent": True}
+        profile["linuxConfiguration"] = {**defaults, **(profile.get("linuxConfiguration") or {})}
+    profile.setdefault("allowExtensionOperations", True)
+    profile.setdefault("requireGuestProvisionSignal", True)
+    profile.setdefault("secrets", [])
+    return profile
 
 
 _POWER_DISPLAY = {
@@ -181,12 +201,18 @@ def instance_view_json(backend: ComputeBackend, vm: VirtualMachine, now: float) 
         for a in vm.attachments()
     ]
     agent_running = vm.agent_ready and vm.power_state == "running"
+    linux = vm.os_type == "Linux"
     return {
+        "platformUpdateDomain": 0,
+        "platformFaultDomain": 0,
         "computerName": (vm.profiles.get("osProfile") or {}).get("computerName", vm.name),
-        "osName": "ubuntu" if vm.os_type == "Linux" else "Windows Server 2022 Datacenter",
+        "osName": "ubuntu" if linux else "Windows Server 2022 Datacenter",
+        "osVersion": "24.04" if linux else "Microsoft Windows NT 10.0.20348.0",
         "hyperVGeneration": "V2",
+        "isVMInStandbyPool": False,
         "vmAgent": {
             "vmAgentVersion": "2.11.1.12" if agent_running else "Unknown",
+            "extensionHandlers": [],
             "statuses": [
                 {
                     "code": "ProvisioningState/succeeded",
