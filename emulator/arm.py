@@ -42,13 +42,6 @@ class ResourceRef:
         """Lower-case (resource group, name) of the top-level resource: its key in a backend."""
         return self.resource_group.lower(), self.names[0].lower()
 
-    def id(self) -> str:
-        parts = [f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"]
-        parts.append(f"/providers/{self.namespace}")
-        for type_, name in zip(self.types, self.names, strict=True):
-            parts.append(f"/{type_}/{name}")
-        return "".join(parts)
-
 
 _ID = re.compile(
     r"^/?subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)"
@@ -72,20 +65,6 @@ def parse_resource_id(resource_id: str, *, target: str = "id") -> ResourceRef:
         types=tuple(rest[0::2]),
         names=tuple(rest[1::2]),
     )
-
-
-def resource_id(subscription: str, resource_group: str, type_: str, name: str) -> str:
-    return (
-        f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
-        f"/providers/{COMPUTE}/{type_}/{name}"
-    )
-
-
-def same_id(a: str | None, b: str | None) -> bool:
-    """Two resource ids name the same resource (case-insensitive, leading slash optional)."""
-    if a is None or b is None:
-        return False
-    return a.strip("/").lower() == b.strip("/").lower()
 
 
 def normalize_id(resource_id: str) -> str:

@@ -70,11 +70,3 @@ def changed_blocks(current: BlockMap, previous: BlockMap | None) -> int:
     # A block present before and absent now was trimmed back to zeros: it changed too.
     changed += sum(1 for index in previous if index not in current)
     return changed
-
-
-def truncate(blocks: BlockMap, size_gb: int) -> BlockMap:
-    """The map of a disk resized to ``size_gb`` (a grown disk keeps every block)."""
-    limit = block_count(size_gb)
-    if all(index < limit for index in blocks):
-        return blocks
-    return MappingProxyType({i: v for i, v in blocks.items() if i < limit})

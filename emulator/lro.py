@@ -143,10 +143,6 @@ class Operations:
     def get(self, operation_id: str) -> Operation | None:
         return self._by_id.get(operation_id)
 
-    def in_progress_for(self, resource_id: str) -> list[Operation]:
-        key = resource_id.lower()
-        return [op for op in self._by_id.values() if not op.done and op.resource_id.lower() == key]
-
 
 def status_path(op: Operation) -> str:
     if op.path:

@@ -153,9 +153,6 @@ class ComputeBackends:
             backend = self._by_subscription[key] = ComputeBackend(self, subscription)
         return backend
 
-    def backends(self) -> list[ComputeBackend]:
-        return list(self._by_subscription.values())
-
     def find(self, resource_id: str) -> Any | None:
         """The resource with this id in any subscription, or ``None``."""
         try:
