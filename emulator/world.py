@@ -167,7 +167,8 @@ class Stats:
     def violation(self, violation: LimitViolation) -> None:
         self.limit_violations.append(violation)
 
-    def copies_in_flight(self, key: str, count: int) -> None:
+    def record_copies_in_flight(self, key: str, count: int) -> None:
+        """Keep the peak number of copies in flight into one subscription + region."""
         self.peak_copies[key] = max(self.peak_copies.get(key, 0), count)
 
 

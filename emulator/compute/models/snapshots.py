@@ -426,7 +426,9 @@ class SnapshotBackendMixin:
         snapshot.access_state = "Pending"
         snapshot.background = BackgroundCopy(now, now + seconds, changed * BLOCK_SIZE)
         source_content = source.content
-        self.world.stats.copies_in_flight(f"{self.subscription}/{region}", len(in_flight) + 1)
+        self.world.stats.record_copies_in_flight(
+            f"{self.subscription}/{region}", len(in_flight) + 1
+        )
 
         def done(when: float) -> None:
             job = snapshot.background
