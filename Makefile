@@ -34,6 +34,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/retention.py
 	$(PY) bench/devhost_fanout.py
+	$(PY) bench/emulator_rps.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .state .demo
