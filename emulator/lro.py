@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
 MAX_POLL_WORLD_SECONDS = 30.0
 MIN_POLL_REAL_MS = 20
+PRUNE_EVERY = 1000
+KEEP_ENDED_WORLD_SECONDS = 24 * 3600.0
 
 
 @dataclass
@@ -114,6 +116,8 @@ class Operations:
         if path is not None:
             op.path = path.format(id=op.id)
         self._by_id[op.id] = op
+        if len(self._by_id) % PRUNE_EVERY == 0:
+            self._prune(start)
 
         def complete(when: float) -> None:
             # What the operation announces is attributed to whoever started it.
@@ -139,6 +143,12 @@ class Operations:
         else:
             world.at(op.end, complete)
         return op
+
+    def _prune(self, now: float) -> None:
+        """Forget operations that ended long ago (ARM keeps them for a while, not forever)."""
+        horizon = now - KEEP_ENDED_WORLD_SECONDS
+        for op_id in [i for i, op in self._by_id.items() if op.done and op.end < horizon]:
+            del self._by_id[op_id]
 
     def get(self, operation_id: str) -> Operation | None:
         return self._by_id.get(operation_id)
