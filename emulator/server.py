@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import math
+import re
 import signal
 import ssl
 import time
@@ -41,13 +42,14 @@ from emulator.errors import (
 )
 from emulator.faults import Faults
 from emulator.lro import Operations, retry_hint
-from emulator.routing import ArmRequest, ArmResponse, Router
+from emulator.routing import ArmRequest, ArmResponse, Route, Router
 from emulator.throttle import ResourceWindows, Throttle, category, compute_policy, principal_of
 from emulator.world import Caller, Config, World
 
 log = logging.getLogger("emulator")
 
 CONTROL_PREFIX = "/_emulator/"
+SUBSCRIPTION_IN_PATH = re.compile(r"^/subscriptions/([^/]+)", re.IGNORECASE)
 WWW_AUTHENTICATE = (
     'Bearer authorization_uri="https://login.microsoftonline.com/common", '
     'error="invalid_token", error_description="The authentication failed because of '
@@ -127,24 +129,37 @@ class Emulator:
         return _to_aiohttp(request, response)
 
     async def _arm(self, request: web.Request, body: bytes, headers: dict[str, str]) -> ArmResponse:
-        world = self.world
-        method = request.method
         authorization = request.headers.get("Authorization", "")
         if not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
             error = AuthenticationFailed(
                 "Authentication failed. The 'Authorization' header is missing or is not a "
                 "bearer token.",
-                code="AuthenticationFailed",
             )
-            return ArmResponse(
-                401,
-                error.body(),
-                {"WWW-Authenticate": WWW_AUTHENTICATE},
-            )
+            return ArmResponse(401, error.body(), {"WWW-Authenticate": WWW_AUTHENTICATE})
+        principal = principal_of(authorization)
+        now = self.world.now()
+        route, response = await self._authenticated(request, body, headers, principal, now)
+        # Every authenticated answer reports the caller's buckets (and Compute's windows).
+        match = SUBSCRIPTION_IN_PATH.match(request.path)
+        if match:
+            operation_id = route.operation_id if route is not None else ""
+            self._rate_headers(response, match[1], principal, now, request.method, operation_id)
+        return response
+
+    async def _authenticated(
+        self,
+        request: web.Request,
+        body: bytes,
+        headers: dict[str, str],
+        principal: str,
+        now: float,
+    ) -> tuple[Route | None, ArmResponse]:
+        world = self.world
+        method = request.method
         query = {k.lower(): v for k, v in request.query.items()}
         api_version = query.get("api-version")
         if not api_version:
-            return _error(
+            return None, _error(
                 MissingApiVersion(
                     "The api-version query parameter (?api-version=) is required for all requests."
                 )
@@ -152,15 +167,15 @@ class Emulator:
         route, params, path_known = self.router.match(method, request.path)
         if route is None:
             if path_known:
-                return _error(MethodNotAllowed(f"The method '{method}' is not allowed here."))
-            return _error(
+                return None, _error(MethodNotAllowed(f"The method '{method}' is not allowed here."))
+            return None, _error(
                 InvalidResourceType(
                     f"The resource type for path '{request.path}' could not be found for api "
                     f"version '{api_version}'."
                 )
             )
         if api_version not in route.api_versions:
-            return _error(
+            return route, _error(
                 InvalidApiVersion(
                     f"The api-version '{api_version}' is invalid. The supported versions are "
                     f"'{','.join(route.api_versions)}'."
@@ -168,7 +183,6 @@ class Emulator:
             )
         world.stats.requests[route.operation_id] += 1
         subscription = params.get("subscription", "")
-        principal = principal_of(authorization)
 
         fault = world.backend("faults").match(method, request.path, world.rng)
         if fault is not None:
@@ -177,20 +191,20 @@ class Emulator:
                 await asyncio.sleep(fault.latency_ms / 1000)
                 world.advance()
             if fault.status is not None:
-                error = ArmError(
-                    fault.message or f"Injected fault ({fault.code}).",
-                    code=fault.code,
-                    status=fault.status,
+                response = _error(
+                    ArmError(
+                        fault.message or f"Injected fault ({fault.code}).",
+                        code=fault.code,
+                        status=fault.status,
+                    )
                 )
-                response = _error(error)
                 if fault.status in (429, 503):
                     response.headers.update(retry_hint(world.clock, FAULT_RETRY_WORLD_SECONDS))
-                return response
+                return route, response
 
-        now = world.now()
         kind = category(method)
         throttle: Throttle = world.backend("throttle")
-        wait = throttle.take(world.config, subscription, principal, kind, now)
+        wait = throttle.take(world.config, subscription, principal, kind, world.now())
         if wait is not None:
             world.stats.throttled += 1
             response = _error(
@@ -201,8 +215,7 @@ class Emulator:
                 )
             )
             response.headers.update(retry_hint(world.clock, wait))
-            self._rate_headers(response, subscription, principal, now, method, route.operation_id)
-            return response
+            return route, response
 
         world.caller = Caller(
             principal=principal,
@@ -226,16 +239,14 @@ class Emulator:
             request_id=headers["x-ms-request-id"],
         )
         try:
-            response = route.handler(arm_request)
+            return route, route.handler(arm_request)
         except ArmError as err:
-            response = _error(err)
+            return route, _error(err)
         except Exception as err:  # a bug in a handler: answer like ARM, log it
             log.exception("%s %s failed", method, request.path)
-            response = _error(InternalServerError(f"The server had an internal error: {err}"))
+            return route, _error(InternalServerError(f"The server had an internal error: {err}"))
         finally:
             world.caller = Caller()
-        self._rate_headers(response, subscription, principal, now, method, route.operation_id)
-        return response
 
     def _rate_headers(
         self,
@@ -252,7 +263,7 @@ class Emulator:
         remaining = world.backend("throttle").remaining(world.config, subscription, principal, now)
         for kind, count in remaining.items():
             response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(count)
-        policy = compute_policy(method, operation_id)
+        policy = compute_policy(method, operation_id) if operation_id else None
         if policy is not None:
             windows: ResourceWindows = world.backend("resource_windows")
             response.headers["x-ms-ratelimit-remaining-resource"] = windows.hit(

@@ -153,3 +153,19 @@ def test_fault_rules_are_validated(control):
     assert "colour" in info.value.body["error"]["message"]
     with pytest.raises(ControlError):
         control.faults([{"path": "(", "status": 500}])
+
+
+def test_rate_headers_on_faulted_and_refused_answers(emulator, control, group):
+    control.faults([{"method": "GET", "path": "/disks$", "status": 503, "count": 1}])
+    faulted = get(emulator, DISKS)
+    assert faulted.status_code == 503
+    assert "x-ms-ratelimit-remaining-subscription-reads" in faulted.headers
+    bad_version = requests.get(
+        emulator.url + DISKS,
+        params={"api-version": "1999-01-01"},
+        headers={"Authorization": "Bearer x"},
+        verify=emulator.ca_path,
+        timeout=10,
+    )
+    assert bad_version.status_code == 400
+    assert "x-ms-ratelimit-remaining-subscription-writes" in bad_version.headers
