@@ -239,6 +239,16 @@ def disk_outcomes(report: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def problems(report: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(disk name, error, replica error) of every disk that did not fully succeed: the
+    message of a failed assertion on a report."""
+    return [
+        (o["diskName"], o["error"], o["replicaError"])
+        for o in disk_outcomes(report)
+        if o["error"] or o["replicaError"]
+    ]
+
+
 def role_of(snapshot: Snapshot) -> str | None:
     return (snapshot.tags or {}).get(TAG_ROLE)
 
