@@ -35,6 +35,7 @@ from twin.harness import SUBSCRIPTION, Twin
 
 TIME_SCALE = 600.0
 SLOT_SPACING = timedelta(hours=1)
+IDLE_OFFSET = timedelta(days=182)  # when the template's other policies fire
 CYCLE_TIMEOUT = 120.0  # real seconds; a cycle of a few VMs takes about one
 POLICY = "e2e"
 INSTALL_ID = "diskdr-e2e"
@@ -84,12 +85,17 @@ def slot_cron(slot: datetime) -> str:
 
 
 def write_policy(destination: Path, slots: list[datetime], template: Path) -> Path:
-    """A copy of the policy template whose only schedules are ``slots`` (UTC)."""
+    """A copy of the policy template whose first policy fires at ``slots`` only (UTC).
+
+    Any further policy of the template fires once a year, half a year from now: never
+    during a test, whatever the date.
+    """
     yaml = YAML()
     data = yaml.load(template.read_text())
-    data["policies"][0]["schedules"] = [
-        {"cron": slot_cron(slot), "timeZone": "UTC"} for slot in slots
-    ]
+    first, *others = data["policies"]
+    first["schedules"] = [{"cron": slot_cron(slot), "timeZone": "UTC"} for slot in slots]
+    for policy in others:
+        policy["schedules"] = [{"cron": slot_cron(slots[0] + IDLE_OFFSET), "timeZone": "UTC"}]
     with destination.open("w") as out:
         yaml.dump(data, out)
     return destination

@@ -260,3 +260,7 @@ def test_compliance_reports_each_protected_vm(run: TwinRun):
     assert statuses == {"vm-h1": "OK", "vm-h3": "UNPROTECTED"}
     assert body["summary"]["OK"] == 1 and body["summary"]["UNPROTECTED"] == 1
     assert_error(run.twin.http("GET", "/api/compliance?status=GREEN"), 400)
+
+
+def test_no_platform_limit_was_violated(run: TwinRun):
+    assert run.stats()["limitViolations"] == []
