@@ -82,16 +82,33 @@ def iso(world_unix: float) -> str:
     return datetime.fromtimestamp(world_unix, tz=UTC).isoformat()
 
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,78}[A-Za-z0-9_]$|^[A-Za-z0-9_]$")
+# Microsoft Learn, "Naming rules and restrictions for Azure resources" (Microsoft.Compute).
+_DISK_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.\-]{0,78}[A-Za-z0-9_])?$")
+_VM_FORBIDDEN = set('\\/"[]:|<>+=;,?*@&')
 
 
 def check_name(name: str, *, kind: str) -> None:
-    """Disk, snapshot and VM names: 1-80 characters, letters, digits, ``_``, ``-``, ``.``."""
-    if not _NAME.match(name):
+    """Disks and snapshots: 1-80 letters, digits, ``_ . -``, starting with a letter or digit
+    and ending with one or ``_``. VMs: 1-64 characters without ``\\/"[]:|<>+=;,?*@&``,
+    not starting with ``_`` nor ending with ``.`` or ``-``."""
+    if kind == "vm":
+        valid = (
+            0 < len(name) <= 64
+            and not (set(name) & _VM_FORBIDDEN)
+            and not name.startswith("_")
+            and not name.endswith((".", "-"))
+        )
+        rule = (
+            "1-64 characters, none of \\/\"[]:|<>+=;,?*@&, not starting with '_' and not "
+            "ending with '.' or '-'"
+        )
+    else:
+        valid = bool(_DISK_NAME.match(name))
+        rule = (
+            "1-80 letters, digits, '_', '.' and '-', starting with a letter or digit and "
+            "ending with a letter, digit or '_'"
+        )
+    if not valid:
         raise InvalidParameter(
-            f"The {kind} name '{name}' is invalid. It must be 1-80 characters of letters, "
-            "digits, '_', '-' and '.', and must begin with a letter, digit or '_' and end "
-            "with a letter, digit or '_'.",
-            target=f"{kind}Name",
-            code="InvalidParameter",
+            f"The {kind} name '{name}' is invalid: it must be {rule}.", target=f"{kind}Name"
         )

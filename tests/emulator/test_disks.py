@@ -251,3 +251,11 @@ def test_same_name_in_another_region_is_refused(compute, group):
     with pytest.raises(ResourceExistsError) as info:
         compute.disks.begin_create_or_update(group, "d", disk_body(location="westus")).result()
     assert info.value.error.code == "InvalidResourceLocation"
+
+
+def test_names_follow_azure_naming_rules(compute, group):
+    compute.disks.begin_create_or_update(group, "a.b_c-1_", disk_body()).result()
+    for bad in ("_leading", "trailing-", "x" * 81, "sp ace"):
+        with pytest.raises(HttpResponseError) as info:
+            compute.disks.begin_create_or_update(group, bad, disk_body()).result()
+        assert info.value.status_code == 400 and info.value.error.target == "diskName"
