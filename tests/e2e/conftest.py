@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,6 @@ class TwinRun:
     slots: list[datetime]
     seeded: dict[str, list[str]]
     policy_file: Path
-    reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def control(self) -> Any:
@@ -135,7 +134,6 @@ class TwinRun:
         except DevHostError as error:
             raise AssertionError(f"{error}\n{self.log_tail()}") from None
         assert status["runtimeStatus"] == "Completed", f"{status}\n{self.log_tail()}"
-        self.reports[instance_id] = status["output"]
         return status["output"]
 
     def wait_cycle(self, slot: datetime, timeout: float = CYCLE_TIMEOUT) -> dict[str, Any]:
@@ -170,6 +168,7 @@ class TwinRun:
         return list(self.compute().snapshots.list())
 
     def ours(self) -> list[Snapshot]:
+        """The snapshots carrying this install's owner tag."""
         return [s for s in self.snapshots() if (s.tags or {}).get(TAG_OWNER) == INSTALL_ID]
 
     def stats(self) -> dict[str, Any]:

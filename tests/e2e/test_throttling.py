@@ -49,7 +49,7 @@ def test_every_point_lands_despite_throttling_and_transient_errors(tmp_path):
         reports = [run.wait_cycle(slot) for slot in run.slots]
         run.control.clear_faults()  # the checks below read without injected errors
         stats = run.stats()
-        ours = [s for s in run.snapshots() if (s.tags or {}).get("diskdr-owner") == INSTALL_ID]
+        ours = run.ours()
 
     for report in reports:
         assert report["phase"] == "Completed", problems(report)
