@@ -88,3 +88,38 @@ def test_a_refused_point_is_reported_and_the_others_succeed(tmp_path):
     assert all(FAILING_DISK not in (s.tags or {}).get("diskdr-disk", "") for s in snapshots)
     assert stats["faultsInjected"] == 1
     assert stats["limitViolations"] == []
+
+
+def slow_premium_v2_points(run: TwinRun) -> None:
+    # A Premium SSD v2 point stays Pending while its background copy runs: make it a day.
+    run.control.config(backgroundCopy={"baseSeconds": 86400, "bytesPerSecond": 1024})
+
+
+def test_a_point_still_pending_at_the_group_deadline_is_reported(tmp_path):
+    """The group waits with durable timers until ``DISKDR_GROUP_DEADLINE``, then reports
+    the pending point as such; the usable ones are replicated anyway."""
+    with start_twin(
+        tmp_path,
+        ESTATE,
+        1,
+        settings={"DISKDR_GROUP_DEADLINE": "PT10M"},
+        prepare=slow_premium_v2_points,
+    ) as run:
+        report = run.wait_cycle(run.slots[0])
+        stats = run.stats()
+
+    outcomes = {o["diskName"]: o for o in disk_outcomes(report)}
+    pending = outcomes.pop("vm-f2-data-0")  # the Premium SSD v2 disk
+    assert pending["point"]["state"] == "pending"
+    assert pending["error"]["code"] == "DeadlineExceeded"
+    assert pending["replica"] is None
+    states = {vm["vmName"]: vm["state"] for vm in report["vms"]}
+    assert states == {"vm-f1": "complete", "vm-f2": "in-progress"}
+    for name, outcome in outcomes.items():
+        assert outcome["point"]["state"] == "usable", name
+        assert outcome["replica"]["state"] == "usable", name
+    assert report["phase"] == "PartiallyFailed"
+    # The wait was durable timers with backoff (six polls in ten world minutes), not a busy
+    # loop: the whole run of five disks needed well under 60 snapshot reads.
+    assert stats["requests"]["Snapshots_Get"] < 60
+    assert stats["limitViolations"] == []
