@@ -194,8 +194,9 @@ def start_twin(
     throttle: bool = False,
     template: Path = POLICIES / "e2e.yaml",
     prepare: Callable[[TwinRun], None] | None = None,
+    spacing: timedelta = SLOT_SPACING,
 ) -> Iterator[TwinRun]:
-    """Start a twin on the test policy with ``slot_count`` planned slots.
+    """Start a twin on the test policy with ``slot_count`` planned slots ``spacing`` apart.
 
     The emulator starts and the estate is seeded (then ``prepare`` runs: faults, foreign
     snapshots, emulator configuration) before devhost starts, so the first scheduler tick
@@ -210,7 +211,7 @@ def start_twin(
         settings=settings,
         state_dir=state_dir / "twin",
     )
-    slots = plan_slots(WorldClock(twin.time_scale, twin.anchor), slot_count)
+    slots = plan_slots(WorldClock(twin.time_scale, twin.anchor), slot_count, spacing)
     write_policy(policy_file, slots, template)
     try:
         twin.start(host=False)
