@@ -36,12 +36,20 @@ class Failure(JsonModel):
     code: str | None = None
     status: int | None = None
     request_id: str | None = None
+    transient: bool = False  # throttled or a server error: worth trying again later
 
     @classmethod
     def from_error(cls, error: Exception) -> Failure:
         if isinstance(error, AzureError):
-            return cls(error.detail, error.code, error.status, error.request_id)
+            return cls(
+                error.detail, error.code, error.status, error.request_id, is_transient(error)
+            )
         return cls(f"{type(error).__name__}: {error}")
+
+
+def is_transient(error: AzureError) -> bool:
+    """Throttling (429), server errors (5xx) and no answer at all are transient."""
+    return error.status is None or error.status == 429 or error.status >= 500
 
 
 @dataclass(frozen=True)

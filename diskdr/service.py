@@ -27,6 +27,7 @@ from diskdr.backup import (
     Failure,
     PointJob,
     copy_action,
+    is_transient,
 )
 from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError
 from diskdr.inventory import VmInfo, protected_disks, vm_in_target
@@ -125,8 +126,20 @@ class Service:
         return replace(outcome, point=point)
 
     def point_states(self, point_ids: Iterable[str]) -> dict[str, RecoveryPoint | None]:
-        """The current state of each point (None: it no longer exists)."""
-        return {point_id: self.port.get_point(point_id) for point_id in point_ids}
+        """The current state of each point (None: it no longer exists).
+
+        A point whose read failed transiently (throttled, server error) is left out: the
+        caller keeps waiting for it and asks again later.
+        """
+        states: dict[str, RecoveryPoint | None] = {}
+        for point_id in point_ids:
+            try:
+                states[point_id] = self.port.get_point(point_id)
+            except AzureError as error:
+                if not is_transient(error):
+                    raise
+                log.warning("state of %s unknown for now: %s", point_id, error)
+        return states
 
     def start_copy(self, job: CopyJob) -> dict[str, Any]:
         """Start (or adopt) the cross-region copy of one point, in Azure's order rules.

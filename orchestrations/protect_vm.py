@@ -24,9 +24,18 @@ from diskdr.backup import (
 )
 from diskdr.model import RecoveryPoint
 from orchestrations.replicate_point import replicate_point
-from orchestrations.waiting import SETTLED, wait_until_settled
+from orchestrations.waiting import (
+    FIRST_DELAY,
+    SETTLED,
+    next_delay,
+    sleep_until,
+    wait_until_settled,
+)
 
 bp = df.Blueprint()
+
+# How many times a transiently refused point is asked for again (within the deadline).
+TRANSIENT_ATTEMPTS = 5
 
 # Retries only for unexpected activity failures (a worker crash, a bug); Azure errors come
 # back as results, and the SDK has already retried throttling and transient errors.
@@ -50,19 +59,10 @@ def protect_vm(context: df.DurableOrchestrationContext):
         disks=tuple(outcomes),
         replicate=job.policy.replicates,
     )
+    deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     try:
         context.set_custom_status(progress("snapshotting", outcomes))
-        taken = yield context.task_all(
-            [
-                context.call_activity_with_retry(take_point, ACTIVITY_RETRY, j.to_dict())
-                for j in jobs
-            ]
-        )
-        outcomes = [DiskOutcome.from_dict(item) for item in taken]
-
-        deadline = context.current_utc_datetime + timedelta(
-            seconds=job.options.group_deadline_seconds
-        )
+        outcomes = yield from take_points(context, jobs, deadline)
         unsettled = [o.point.id for o in outcomes if o.point and o.point.state not in SETTLED]
         if unsettled:
             context.set_custom_status(progress("waiting", outcomes))
@@ -104,11 +104,36 @@ def protect_vm(context: df.DurableOrchestrationContext):
     return result.to_dict()
 
 
+def take_points(context, jobs, deadline):
+    """Take every disk's point; points refused transiently (throttled, server errors) are
+    asked for again with backoff until the group deadline, the others report at once."""
+    taken = yield context.task_all(
+        [context.call_activity_with_retry(take_point, ACTIVITY_RETRY, j.to_dict()) for j in jobs]
+    )
+    outcomes = [DiskOutcome.from_dict(item) for item in taken]
+    delay = FIRST_DELAY
+    for _ in range(TRANSIENT_ATTEMPTS):
+        again = [n for n, o in enumerate(outcomes) if o.error is not None and o.error.transient]
+        if not again or context.current_utc_datetime >= deadline:
+            break
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+        retaken = yield context.task_all(
+            [
+                context.call_activity_with_retry(take_point, ACTIVITY_RETRY, jobs[n].to_dict())
+                for n in again
+            ]
+        )
+        for n, item in zip(again, retaken, strict=True):
+            outcomes[n] = DiskOutcome.from_dict(item)
+    return outcomes
+
+
 def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> DiskOutcome:
     """The outcome with its point's latest state; a point still unsettled missed the deadline."""
-    if outcome.point is None or outcome.point.id not in latest:
+    if outcome.point is None:
         return outcome
-    point = latest[outcome.point.id]
+    point = latest.get(outcome.point.id, outcome.point)
     if point is None:
         failure = Failure("the point vanished while waiting for it", code="NotFound")
         return DiskOutcome(outcome.disk_id, outcome.disk_name, outcome.lun, None, failure)

@@ -85,16 +85,18 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
     while True:
         context.set_custom_status({"phase": "starting-copy"})
         step = yield context.call_activity(start_copy, job.to_dict())
-        if step.get("error"):
-            return outcome(error=Failure.from_dict(step["error"]))
+        error = Failure.from_dict(step["error"]) if step.get("error") else None
+        if error is not None and not error.transient:
+            return outcome(error=error)
         if step["action"] == "superseded":
             return outcome(note=step.get("note"))
-        if step["action"] != "busy":
+        if step["action"] != "busy" and error is None:
             break
         # Another copy of this disk (made outside this gate, e.g. by an older run whose
-        # lease expired) is still in flight: Azure allows one at a time.
+        # lease expired) is still in flight: Azure allows one at a time. Or Azure was
+        # throttling / failing transiently: try again later.
         if context.current_utc_datetime >= deadline:
-            return outcome(error=Failure(step.get("note") or "disk busy", code="CopyBusy"))
+            return outcome(error=error or Failure(step.get("note") or "disk busy", code="CopyBusy"))
         yield from sleep_until(context, delay, deadline)
         delay = next_delay(delay)
         # Renew the lease; if it lapsed meanwhile and its slot went to another copy, queue
@@ -122,7 +124,9 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
             # The copy is already running and cannot be paused; say so, and keep asking.
             context.set_custom_status({"phase": "copying", "lease": "lost"})
         states = yield context.call_activity(point_states, [replica.id])
-        if states.get(replica.id) is None:
+        if replica.id not in states:  # the read failed transiently: ask again later
+            continue
+        if states[replica.id] is None:
             return outcome(error=Failure("the replica vanished while copying", code="NotFound"))
         replica = RecoveryPoint.from_dict(states[replica.id])
     if replica.state == "failed":

@@ -38,7 +38,8 @@ def wait_until_settled(
 ) -> Generator[Any, Any, dict[str, RecoveryPoint | None]]:
     """Poll the points until each is usable, failed or gone, or the deadline passes.
 
-    Returns the last state seen of every point (None: it no longer exists).
+    Returns the last state seen of every point read at least once (None: it no longer
+    exists). A point whose read failed transiently is simply asked about again.
     """
     latest: dict[str, RecoveryPoint | None] = {}
     waiting = list(point_ids)
@@ -47,13 +48,17 @@ def wait_until_settled(
         states = yield context.call_activity(point_states, waiting)
         for point_id, state in states.items():
             latest[point_id] = None if state is None else RecoveryPoint.from_dict(state)
-        waiting = [
-            point_id
-            for point_id in waiting
-            if latest[point_id] is not None and latest[point_id].state not in SETTLED  # type: ignore[union-attr]
-        ]
+        waiting = [point_id for point_id in waiting if not settled(latest, point_id)]
         if not waiting or context.current_utc_datetime >= deadline:
             break
         yield from sleep_until(context, delay, deadline)
         delay = next_delay(delay)
     return latest
+
+
+def settled(latest: dict[str, RecoveryPoint | None], point_id: str) -> bool:
+    """Known to be usable, failed or gone (a point not read yet is not settled)."""
+    if point_id not in latest:
+        return False
+    point = latest[point_id]
+    return point is None or point.state in SETTLED

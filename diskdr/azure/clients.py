@@ -22,6 +22,7 @@ from diskdr.errors import ConfigError
 from diskdr.settings import Settings
 
 USER_AGENT = f"diskdr/{__version__}"
+RETRY_TOTAL = 8
 
 
 class EmulatorCredential:
@@ -64,6 +65,10 @@ def client_options(settings: Settings) -> dict[str, Any]:
         "base_url": settings.arm_endpoint,
         "credential_scopes": [f"{settings.arm_endpoint}/.default"],
         "user_agent": USER_AGENT,
+        # The SDK's own retry policy (it honours Retry-After), with more status retries than
+        # its default 3: diskdr runs in the background, and ARM throttles callers in herds.
+        "retry_total": RETRY_TOTAL,
+        "retry_status": RETRY_TOTAL,
     }
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle

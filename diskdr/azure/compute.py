@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import (
@@ -82,6 +83,8 @@ def azure_call(action: str) -> Iterator[None]:
         yield
     except HttpResponseError as error:
         raise azure_error(error, action) from error
+    except SdkError as error:  # no answer at all (connection, timeout): status None
+        raise AzureError(f"{action}: {error}") from error
 
 
 def snapshot_state(snapshot: Snapshot) -> tuple[PointState, float | None, str | None]:
