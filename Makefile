@@ -17,6 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	@echo '== 1. the sample policies: validation and a 30-day simulation (diskdr validate / simulate)'
+	$(PY) -m diskdr validate policies.sample.yaml
+	$(PY) -m diskdr simulate policies.sample.yaml --days 30
+	@echo '== 2. the backup capability on the offline twin'
 	$(PY) -m twin.demo
 
 test: $(STAMP)
