@@ -110,7 +110,7 @@ def take_points(context, jobs, deadline):
     taken = yield context.task_all(
         [context.call_activity_with_retry(take_point, ACTIVITY_RETRY, j.to_dict()) for j in jobs]
     )
-    outcomes = [DiskOutcome.from_dict(item) for item in taken]
+    outcomes = [DiskOutcome.from_dict(item) for item in taken or []]
     delay = FIRST_DELAY
     for _ in range(TRANSIENT_ATTEMPTS):
         again = [n for n, o in enumerate(outcomes) if o.error is not None and o.error.transient]
