@@ -1,7 +1,7 @@
-"""ARM throttling and transient errors: with the emulator's token buckets on (and small) and
-one Compute call in ten answered 429 or 503, every point still lands in both regions — the SDK's
-retry policy (honouring ``Retry-After``) absorbs it — and a burst longer than the SDK's
-retries is waited out by the flow (durable timers) instead of failing the disk."""
+"""ARM throttling and transient errors: with the emulator's token buckets on (and small
+enough to run out) and one Compute call in ten answered 429 or 503, every point still lands
+in both regions. The SDK's retry policy (honouring ``Retry-After``) absorbs most of it; a
+burst longer than its retries is waited out by the flow with durable timers."""
 
 from __future__ import annotations
 
