@@ -40,6 +40,6 @@ def after_vm_change(context: df.DurableOrchestrationContext):
     )
     context.set_custom_status({"phase": "backing-up"})
     report = yield context.call_sub_orchestrator(
-        backup_cycle, job.to_dict(), instance_id=f"{context.instance_id}:cycle"
+        backup_cycle, job.to_dict(), instance_id=f"{context.instance_id}:cycle", expected_type=dict
     )
     return report

@@ -48,6 +48,9 @@ def backup_cycle(context: df.DurableOrchestrationContext):
                     protect_vm,
                     ProtectJob(vm, job.slot, job.policy, job.install_id, job.options).to_dict(),
                     instance_id=f"{context.instance_id}:vm:{vm_key(vm.id)}",
+                    # Our reports are JSON objects; without this the SDK expects the str
+                    # its orchestrator wrapper is annotated with, and warns on every result.
+                    expected_type=dict,
                 )
                 for vm in batch
             ]
@@ -62,6 +65,7 @@ def backup_cycle(context: df.DurableOrchestrationContext):
                 prune_policy,
                 {"policy": job.policy.name, "dryRun": job.options.prune_dry_run},
                 instance_id=f"{context.instance_id}:prune",
+                expected_type=dict,
             )
         except Exception as error:  # points taken stay reported; pruning retries next run
             prune = {"dryRun": job.options.prune_dry_run, "failed": [{"error": str(error)}]}

@@ -82,6 +82,7 @@ def protect_vm(context: df.DurableOrchestrationContext):
                             "deadlineSeconds": job.options.copy_deadline_seconds,
                         },
                         instance_id=f"{context.instance_id}:copy:{n}",
+                        expected_type=dict,
                     )
                     for n, o in enumerate(usable)
                     if o.point is not None

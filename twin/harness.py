@@ -10,6 +10,7 @@ running this repository's ``function_app.py`` with settings that point at the em
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,7 @@ class Twin:
     ) -> None:
         self.time_scale = time_scale
         self.anchor = time.time()
+        self._own_state_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="diskdr-twin-"))
         self.install_id = install_id
         self.subscriptions = subscriptions
@@ -95,6 +97,8 @@ class Twin:
             self.host.stop()
             self.host = None
         self.emulator.stop()
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def __enter__(self) -> Twin:
         return self.start()

@@ -138,7 +138,11 @@ class FakeContext:
         return self._atomic(Task("activity", name, self._json(input_), retry=retry_options))
 
     def call_sub_orchestrator(
-        self, function: Any, input_: Any = None, instance_id: str | None = None
+        self,
+        function: Any,
+        input_: Any = None,
+        instance_id: str | None = None,
+        expected_type: type | None = None,
     ) -> Task:
         name = self._name(function, OrchestrationTrigger)
         task = Task("sub-orchestration", name, self._json(input_), instance_id=instance_id)
