@@ -78,21 +78,33 @@ class Service:
         return self.policy_file.get()
 
     # --- inventory ---------------------------------------------------------------------
-    def vms_for_policy(self, policy: Policy) -> list[VmInfo]:
+    def vms_for_policy(
+        self, policy: Policy, listed: Iterable[VmInfo] | None = None
+    ) -> list[VmInfo]:
         """The VMs a policy's target selects, in every subscription in scope, with the
-        disks it protects (VMs left with no disk are dropped)."""
+        disks it protects (VMs left with no disk are dropped). ``listed``: VMs already
+        listed (by :meth:`all_vms`), to select from instead of listing again."""
         target = policy.target
-        selected: list[VmInfo] = []
-        for subscription in self.settings.subscription_ids:
-            for vm in self.port.list_vms(subscription, target.resource_groups):
-                if not vm_in_target(vm.id, vm.tags, target.tags, target.resource_groups):
-                    continue
-                disks = protected_disks(
-                    vm.disks, target.exclude_disks.tags, target.exclude_disks.luns
-                )
-                if disks:
-                    selected.append(VmInfo(vm.id, vm.name, vm.location, vm.tags, disks))
+        if listed is None:
+            listed = [
+                vm
+                for subscription in self.settings.subscription_ids
+                for vm in self.port.list_vms(subscription, target.resource_groups)
+            ]
+        selected = []
+        for vm in listed:
+            if vm_in_target(vm.id, vm.tags, target.tags, target.resource_groups):
+                protected = self.protected_vm(vm, policy)
+                if protected.disks:
+                    selected.append(protected)
         return sorted(selected, key=lambda vm: vm.id.lower())
+
+    def all_vms(self) -> list[VmInfo]:
+        """Every VM of every subscription in scope (one listing per subscription)."""
+        return [
+            vm for subscription in self.settings.subscription_ids
+            for vm in self.port.list_vms(subscription)
+        ]  # fmt: skip
 
     def policy_for_vm(self, vm: VmInfo) -> Policy | None:
         """The first policy whose target selects ``vm`` (policies in file order)."""

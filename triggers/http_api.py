@@ -276,10 +276,11 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
 def compliance_report(service: Service) -> dict[str, Any]:
     now = utc_now()
     points = service.all_points()
+    listed = service.all_vms()
     seen: set[str] = set()
     results = []
     for policy in service.policies().policies:
-        for vm in service.vms_for_policy(policy):
+        for vm in service.vms_for_policy(policy, listed):
             if vm.id.lower() in seen:  # a VM belongs to the first policy that selects it
                 continue
             seen.add(vm.id.lower())
