@@ -24,6 +24,9 @@ from diskdr.naming import (
 from diskdr.policy import Policy
 from diskdr.settings import Settings
 
+# One incremental snapshot per disk. VM restore points (vm-crash, vm-app) are not built yet.
+SUPPORTED_CONSISTENCY = ("disk",)
+
 GroupState = Literal["complete", "partial", "failed", "in-progress"]
 CopyAction = Literal["adopt", "start", "busy", "superseded"]
 
@@ -64,6 +67,16 @@ class PolicyRef(JsonModel):
     @property
     def replicates(self) -> bool:
         return bool(self.replica_region and self.replica_resource_group)
+
+    @property
+    def unsupported(self) -> str | None:
+        """Why this version cannot run the policy, or None."""
+        if self.consistency in SUPPORTED_CONSISTENCY:
+            return None
+        return (
+            f"policy {self.name}: consistency {self.consistency!r} (VM restore points) is not "
+            f"supported by this version of diskdr; use {', '.join(SUPPORTED_CONSISTENCY)}"
+        )
 
     @classmethod
     def from_policy(cls, policy: Policy) -> PolicyRef:

@@ -21,6 +21,7 @@ def run_report(
     prune: Mapping[str, Any] | None,
     started: datetime,
     finished: datetime,
+    error: str | None = None,
 ) -> dict[str, Any]:
     disks = [disk for vm in vms for disk in vm.disks]
     failed_disks = [disk for disk in disks if disk.error is not None]
@@ -31,7 +32,7 @@ def run_report(
     incomplete = any(
         vm.error or vm.state != "complete" or (vm.replicate and not vm.replicated) for vm in vms
     )
-    if vms and usable == 0:
+    if error is not None or (vms and usable == 0):
         phase = "Failed"
     elif failed_disks or failed_copies or prune_failures or incomplete:
         phase = "PartiallyFailed"
@@ -58,12 +59,16 @@ def run_report(
         },
         "vms": [vm.to_dict() for vm in vms],
         "prune": dict(prune) if prune is not None else None,
+        "error": error,
     }
 
 
 def format_report(report: Mapping[str, Any]) -> str:
     """A human-readable rendering of :func:`run_report`'s output."""
     summary = report["summary"]
+    if report.get("error"):
+        run = f"{report['policy']} @ {report['slot']} ({report['trigger']})"
+        return f"{run}: Failed — {report['error']}"
     lines = [
         f"{report['policy']} @ {report['slot']} ({report['trigger']}): {report['phase']} — "
         f"{summary['usable']}/{summary['disks']} disks usable, "

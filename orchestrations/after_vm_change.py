@@ -28,6 +28,11 @@ def after_vm_change(context: df.DurableOrchestrationContext):
     found = yield context.call_activity(describe_vm, request["vmId"])
     if found["vm"] is None:
         return {"vmId": request["vmId"], "skipped": "the VM is gone or no policy selects it"}
+    if PolicyRef.from_dict(found["policy"]).unsupported:
+        return {
+            "vmId": request["vmId"],
+            "skipped": PolicyRef.from_dict(found["policy"]).unsupported,
+        }
     options = RunOptions.from_dict(request["options"])
     slot = context.current_utc_datetime.replace(second=0, microsecond=0)
     job = CycleJob(

@@ -29,6 +29,9 @@ def backup_cycle(context: df.DurableOrchestrationContext):
     job = CycleJob.from_dict(context.get_input())
     started = context.current_utc_datetime
     status = {"phase": "inventory", "policy": job.policy.name, "trigger": job.trigger}
+    if job.policy.unsupported:
+        context.set_custom_status({**status, "phase": "done", "result": "Failed"})
+        return run_report(job, [], None, started, started, error=job.policy.unsupported)
     context.set_custom_status(status)
     if job.vms is None:
         listed = yield context.call_activity(list_protected_vms, job.policy.name)

@@ -131,6 +131,9 @@ def resolve_targets(service: Service, request: BackupRequest) -> tuple[Policy, l
                 disk = members[0][0]
                 vms.append(VmInfo(disk.id, disk.name, disk.location, disk.tags, (disk,)))
     policy = _policy_for(service, request, vms)
+    unsupported = PolicyRef.from_policy(policy).unsupported
+    if unsupported:
+        raise ApiError(422, "UnsupportedConsistency", unsupported, "policy")
     if request.kind == "vmIds":
         vms = [service.protected_vm(vm, policy) for vm in vms]
     empty = [vm.id for vm in vms if not vm.disks]

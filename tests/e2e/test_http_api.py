@@ -162,9 +162,16 @@ def test_a_vm_or_disk_that_does_not_exist_is_404(run: TwinRun):
         ),
         ({"vmIds": [vm_id("vm-h1")], "policy": "platinum"}, "UnknownPolicy"),
         ({"vmIds": [vm_id("vm-h2")]}, "NoPolicyMatches"),
+        ({"vmIds": [vm_id("vm-h1")], "policy": "rp"}, "UnsupportedConsistency"),
         ({"vmIds": [vm_id("vm-h1"), vm_id("vm-h3")]}, "AmbiguousPolicy"),
     ],
-    ids=["subscription-not-configured", "unknown-policy", "no-policy-matches", "two-policies"],
+    ids=[
+        "subscription-not-configured",
+        "unknown-policy",
+        "no-policy-matches",
+        "unsupported-consistency",
+        "two-policies",
+    ],
 )
 def test_requests_that_cannot_be_honoured_are_422(run: TwinRun, body: dict, code: str):
     assert_error(run.twin.http("POST", "/api/backups", body), 422, code)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from diskdr.backup import ProtectJob
+from diskdr.backup import PolicyRef, ProtectJob
 from orchestrations.backup_cycle import backup_cycle, vm_key
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
@@ -228,3 +228,11 @@ def test_the_report_names_the_failed_disk_and_its_error_code():
     assert failed["error"]["requestId"] == "req-vm1-data0"
     assert vm1["state"] == "partial"
     assert report["policy"] == GOLD.name and report["slot"] == "2026-03-01T04:00Z"
+
+
+def test_a_policy_this_version_cannot_run_fails_at_once_with_the_reason():
+    azure = FakeAzure(vms=estate(2))
+    report, context = cycle(azure, cycle_input(PolicyRef("gold", "vm-crash")))
+    assert report["phase"] == "Failed" and report["vms"] == []
+    assert "consistency 'vm-crash' (VM restore points) is not supported" in report["error"]
+    assert context.scheduled == []  # no inventory, no point, no prune

@@ -89,3 +89,11 @@ def test_copy_order_follows_source_creation_time_when_known():
     created = {r1.source_id: T0 + timedelta(hours=4, seconds=30)}
     # The 0h point was created after the 4h one (a late catch-up): copying it is in order.
     assert copy_action(late_old_slot, [r1], created)[0] == "start"
+
+
+def test_only_per_disk_consistency_is_supported_yet():
+    assert PolicyRef("gold", "disk").unsupported is None
+    assert PolicyRef("gold", "vm-crash").unsupported == (
+        "policy gold: consistency 'vm-crash' (VM restore points) is not supported by this "
+        "version of diskdr; use disk"
+    )
