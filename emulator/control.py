@@ -217,6 +217,12 @@ _LIMIT_FIELDS = {
     "snapshotsPerDiskPerWindow": "snapshots_per_disk_per_window",
     "snapshotWindowSeconds": "snapshot_window_seconds",
     "copiesInFlightPerRegion": "copies_in_flight_per_region",
+    "restorePointsPerVmPerHour": "restore_points_per_vm_per_hour",
+    "restorePointCopiesPerCollectionPerHour": "restore_point_copies_per_collection_per_hour",
+    "restorePointsPerVm": "restore_points_per_vm",
+    "crashConsistentSpacingSeconds": "crash_consistent_spacing_seconds",
+    "appConsistentSpacingSeconds": "app_consistent_spacing_seconds",
+    "runCommandTimeoutSeconds": "run_command_timeout_seconds",
 }
 
 
@@ -287,7 +293,7 @@ def set_config(request: ControlRequest) -> Any:
 
         def apply_limits() -> None:
             for attr, value in values.items():
-                setattr(c.limits, attr, value if attr == "snapshot_window_seconds" else int(value))
+                setattr(c.limits, attr, value if attr.endswith("_seconds") else int(value))
 
         updates.append(apply_limits)
     if "copy" in body:

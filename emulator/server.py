@@ -239,6 +239,7 @@ class Emulator:
             request_id=headers["x-ms-request-id"],
         )
         try:
+            world.check_request(method, request.path, route.operation_id)
             return route, route.handler(arm_request)
         except ArmError as err:
             return route, _error(err)

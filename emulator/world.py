@@ -52,6 +52,12 @@ DEFAULT_LRO_SECONDS: dict[str, float] = {
     "VirtualMachines_Deallocate": 20.0,
     "VirtualMachines_Restart": 15.0,
     "ResourceGroups_Delete": 5.0,
+    "RestorePoints_Create": 20.0,
+    "RestorePoints_Delete": 5.0,
+    "RestorePointCollections_Delete": 5.0,
+    "DiskRestorePoint_GrantAccess": 2.0,
+    "DiskRestorePoint_RevokeAccess": 1.0,
+    "VirtualMachines_RunCommand": 20.0,
 }
 
 
@@ -63,6 +69,16 @@ class Limits:
     snapshots_per_disk_per_window: int = 7
     snapshot_window_seconds: float = 300.0
     copies_in_flight_per_region: int = 100
+    # VM restore points (Learn "Overview of VM restore points", "Support matrix for VM
+    # restore points"): creates per VM per hour per consistency mode, copies into one target
+    # collection per hour, points retained per VM, minimum spacing per consistency mode.
+    restore_points_per_vm_per_hour: int = 3
+    restore_point_copies_per_collection_per_hour: int = 3
+    restore_points_per_vm: int = 500
+    crash_consistent_spacing_seconds: float = 3600.0
+    app_consistent_spacing_seconds: float = 3 * 3600.0
+    # Run command: the longest a script may run (Learn "Run scripts in your VM": 90 minutes).
+    run_command_timeout_seconds: float = 90 * 60.0
 
 
 @dataclass
@@ -207,6 +223,7 @@ class World:
         self._listeners: list[Callable[[ResourceChange], None]] = []
         self._stat_sources: list[Callable[[World], dict[str, Any]]] = []
         self._reset_hooks: list[Callable[[World], None]] = []
+        self._request_guards: list[Callable[[str, str, str], None]] = []
         self.caller = Caller()
         self._seed = seed
         self.reset()
@@ -264,6 +281,17 @@ class World:
                 listener(change)
             except Exception:
                 log.exception("change listener failed for %s", change.resource_id)
+
+    def add_request_guard(self, guard: Callable[[str, str, str], None]) -> None:
+        """Check every authenticated ARM request before its handler runs (management locks).
+
+        ``guard(method, path, operation_id)`` raises an ``ArmError`` to refuse the request.
+        """
+        self._request_guards.append(guard)
+
+    def check_request(self, method: str, path: str, operation_id: str) -> None:
+        for guard in self._request_guards:
+            guard(method, path, operation_id)
 
     def add_stat_source(self, source: Callable[[World], dict[str, Any]]) -> None:
         """Contribute extra keys to ``GET /_emulator/stats``."""

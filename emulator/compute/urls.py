@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from emulator import lro
 from emulator.compute import responses as r
+from emulator.compute import restore_point_responses as rp
+from emulator.compute import run_command_responses as rc
 
 # DiskRP (disks, snapshots, disk restore points): azure-mgmt-compute 39 sends 2026-03-02;
 # the stored spec is 2025-01-02; older clients send the rest.
@@ -49,6 +51,9 @@ DISK = GROUP + PROVIDER + r"/disks/(?P<disk>[^/]+)"
 SNAPSHOT = GROUP + PROVIDER + r"/snapshots/(?P<snapshot>[^/]+)"
 VM = GROUP + PROVIDER + r"/virtualMachines/(?P<vm>[^/]+)"
 LOCATION = SUB + PROVIDER + r"/locations/(?P<location>[^/]+)"
+COLLECTION = GROUP + PROVIDER + r"/restorePointCollections/(?P<collection>[^/]+)"
+POINT = COLLECTION + r"/restorePoints/(?P<point>[^/]+)"
+DISK_POINT = POINT + r"/diskRestorePoints/(?P<disk_point>[^/]+)"
 
 D, C, ANY = DISK_API_VERSIONS, COMPUTE_API_VERSIONS, ANY_COMPUTE_API_VERSION
 
@@ -91,6 +96,60 @@ ROUTES = [
     ("POST", VM + "/powerOff", "VirtualMachines_PowerOff", C, r.power_action("powerOff")),
     ("POST", VM + "/deallocate", "VirtualMachines_Deallocate", C, r.power_action("deallocate")),
     ("POST", VM + "/restart", "VirtualMachines_Restart", C, r.power_action("restart")),
+    ("POST", VM + "/runCommand", "VirtualMachines_RunCommand", C, rc.run_command),
+    ("GET", LOCATION + "/runCommands", "VirtualMachineRunCommands_List", C, rc.list_commands),
+    (
+        "GET",
+        LOCATION + r"/runCommands/(?P<command>[^/]+)",
+        "VirtualMachineRunCommands_Get",
+        C,
+        rc.get_command,
+    ),
+    # restore point collections and restore points (ComputeRP)
+    (
+        "GET",
+        SUB + PROVIDER + "/restorePointCollections",
+        "RestorePointCollections_ListAll",
+        C,
+        rp.list_collections,
+    ),
+    (
+        "GET",
+        GROUP + PROVIDER + "/restorePointCollections",
+        "RestorePointCollections_List",
+        C,
+        rp.list_collections,
+    ),
+    ("GET", COLLECTION, "RestorePointCollections_Get", C, rp.get_collection),
+    ("PUT", COLLECTION, "RestorePointCollections_CreateOrUpdate", C, rp.put_collection),
+    ("PATCH", COLLECTION, "RestorePointCollections_Update", C, rp.patch_collection),
+    ("DELETE", COLLECTION, "RestorePointCollections_Delete", C, rp.delete_collection),
+    ("GET", POINT, "RestorePoints_Get", C, rp.get_restore_point),
+    ("PUT", POINT, "RestorePoints_Create", C, rp.put_restore_point),
+    ("DELETE", POINT, "RestorePoints_Delete", C, rp.delete_restore_point),
+    # disk restore points (DiskRP)
+    (
+        "GET",
+        POINT + "/diskRestorePoints",
+        "DiskRestorePoint_ListByRestorePoint",
+        D,
+        rp.list_disk_restore_points,
+    ),
+    ("GET", DISK_POINT, "DiskRestorePoint_Get", D, rp.get_disk_restore_point),
+    (
+        "POST",
+        DISK_POINT + "/beginGetAccess",
+        "DiskRestorePoint_GrantAccess",
+        D,
+        rp.grant_disk_restore_point_access,
+    ),
+    (
+        "POST",
+        DISK_POINT + "/endGetAccess",
+        "DiskRestorePoint_RevokeAccess",
+        D,
+        rp.revoke_disk_restore_point_access,
+    ),
     # long-running operation status (Azure-AsyncOperation) and result (Location, monitor=true)
     (
         "GET",

@@ -20,6 +20,12 @@ from typing import TYPE_CHECKING, Any
 from emulator.arm import COMPUTE, normalize_id, parse_resource_id
 from emulator.compute.models.common import ComputeResource
 from emulator.compute.models.disks import Disk, DiskBackendMixin
+from emulator.compute.models.restore_points import (
+    DiskRestorePoint,
+    RestorePoint,
+    RestorePointBackendMixin,
+    RestorePointCollection,
+)
 from emulator.compute.models.snapshots import Snapshot, SnapshotBackendMixin
 from emulator.compute.models.vms import VirtualMachine, VirtualMachineBackendMixin
 from emulator.content import BlockMap
@@ -35,13 +41,18 @@ __all__ = [
     "ComputeBackend",
     "ComputeBackends",
     "Disk",
+    "DiskRestorePoint",
+    "RestorePoint",
+    "RestorePointCollection",
     "Snapshot",
     "VirtualMachine",
     "compute_stats",
 ]
 
 
-class ComputeBackend(DiskBackendMixin, SnapshotBackendMixin, VirtualMachineBackendMixin):
+class ComputeBackend(
+    DiskBackendMixin, SnapshotBackendMixin, VirtualMachineBackendMixin, RestorePointBackendMixin
+):
     """Microsoft.Compute resources of one subscription."""
 
     def __init__(self, service: ComputeBackends, subscription: str) -> None:
@@ -51,6 +62,8 @@ class ComputeBackend(DiskBackendMixin, SnapshotBackendMixin, VirtualMachineBacke
         self.disks: dict[tuple[str, str], Disk] = {}
         self.snapshots: dict[tuple[str, str], Snapshot] = {}
         self.vms: dict[tuple[str, str], VirtualMachine] = {}
+        self.restore_point_collections: dict[tuple[str, str], RestorePointCollection] = {}
+        self.restore_point_requests: dict[tuple[str, str], Any] = {}
 
     # --- plumbing shared by the mixins -------------------------------------------------
 
@@ -75,7 +88,12 @@ class ComputeBackend(DiskBackendMixin, SnapshotBackendMixin, VirtualMachineBacke
 
         A mixin adding a resource type extends this so name checks and lookups see it.
         """
-        return {"disks": self.disks, "snapshots": self.snapshots, "virtualMachines": self.vms}
+        return {
+            "disks": self.disks,
+            "snapshots": self.snapshots,
+            "virtualMachines": self.vms,
+            "restorePointCollections": self.restore_point_collections,
+        }
 
     def check_name_free(self, resource_group: str, name: str, location: str, type_: str) -> None:
         existing = self.collections()[type_].get((resource_group.lower(), name.lower()))
@@ -137,6 +155,7 @@ class ComputeBackend(DiskBackendMixin, SnapshotBackendMixin, VirtualMachineBacke
         for disk in [d for (g, _), d in self.disks.items() if g == rg]:
             self.disks.pop(disk.key, None)
             self.announce_delete(disk, when)
+        self.delete_restore_point_collections_in_group(resource_group, when)
 
 
 class ComputeBackends:
@@ -159,15 +178,25 @@ class ComputeBackends:
             ref = parse_resource_id(resource_id)
         except ArmError:
             return None
-        if ref.namespace.lower() != COMPUTE.lower() or len(ref.types) != 1:
+        if ref.namespace.lower() != COMPUTE.lower():
             return None
         backend = self._by_subscription.get(ref.subscription.lower())
         if backend is None:
             return None
         for type_, collection in backend.collections().items():
             if type_.lower() == ref.types[0].lower():
-                return collection.get(ref.key)
+                resource = collection.get(ref.key)
+                # Child resources (restore points, disk restore points) are found through
+                # their parent's ``child(type, name)``.
+                for child_type, child_name in zip(ref.types[1:], ref.names[1:], strict=True):
+                    child = getattr(resource, "child", None)
+                    resource = child(child_type, child_name) if child is not None else None
+                return resource
         return None
+
+    def backends(self) -> list[ComputeBackend]:
+        """Every subscription's backend (for rules that span subscriptions)."""
+        return list(self._by_subscription.values())
 
     def all_snapshots(self) -> list[Snapshot]:
         return [s for b in self._by_subscription.values() for s in b.snapshots.values()]
@@ -175,7 +204,7 @@ class ComputeBackends:
     def content_of(self, resource_id: str) -> BlockMap | None:
         """The blocks of a disk or snapshot (control plane ``content``)."""
         resource = self.find(resource_id)
-        if isinstance(resource, Disk | Snapshot):
+        if isinstance(resource, Disk | Snapshot | DiskRestorePoint):
             return resource.content
         return None
 
@@ -184,6 +213,8 @@ class ComputeBackends:
         snapshot the blocks it changed against the previous one of its family (for a copy:
         the blocks it had to transfer)."""
         resource = self.find(resource_id)
+        if isinstance(resource, DiskRestorePoint):
+            return resource.content_details()
         if isinstance(resource, Snapshot):
             details: dict[str, Any] = {"sizeGB": resource.size_gb}
             if resource.incremental:

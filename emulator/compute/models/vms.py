@@ -76,6 +76,7 @@ class DiskAttachment:
     delete_option: str = "Detach"
     write_accelerator: bool = False
     managed_disk_extra: dict[str, Any] = field(default_factory=dict)  # e.g. diskEncryptionSet
+    source_resource_id: str | None = None  # the snapshot, disk or disk restore point (Copy/Restore)
 
 
 @dataclass(eq=False)
@@ -342,6 +343,7 @@ class VirtualMachineBackendMixin:
                         target=f"{target}.sourceResource.id",
                     )
                 creation["sourceResourceId"] = source
+                attachment.source_resource_id = source
             elif not spec.get("diskSizeGB"):
                 raise InvalidParameter(
                     "diskSizeGB is required for an empty data disk.",
@@ -531,13 +533,17 @@ class VirtualMachineBackendMixin:
             if lun is None:
                 lun = next(n for n in range(64) if n not in used)
             used.add(lun)
+            managed = {"id": disk_id}
+            if item.get("diskEncryptionSet"):
+                managed["diskEncryptionSet"] = item["diskEncryptionSet"]
             specs.append(
                 {
                     "lun": lun,
                     "createOption": "Attach",
                     "caching": item.get("caching") or "None",
                     "deleteOption": item.get("deleteOption") or "Detach",
-                    "managedDisk": {"id": disk_id},
+                    "writeAcceleratorEnabled": bool(item.get("writeAcceleratorEnabled")),
+                    "managedDisk": managed,
                 }
             )
         plan = self._plan_data_disks(vm, specs, vm.data_disks)
@@ -642,6 +648,8 @@ class VirtualMachineBackendMixin:
             body["osType"] = os_type
         body["name"] = attachment.name
         body["createOption"] = attachment.create_option
+        if attachment.source_resource_id:
+            body["sourceResource"] = {"id": attachment.source_resource_id}
         body["caching"] = attachment.caching
         body["writeAcceleratorEnabled"] = attachment.write_accelerator
         managed: dict[str, Any] = {"id": attachment.disk_id}
@@ -651,6 +659,8 @@ class VirtualMachineBackendMixin:
         managed.update(attachment.managed_disk_extra)
         body["managedDisk"] = managed
         body["deleteOption"] = attachment.delete_option
+        if attachment.lun is not None:
+            body["toBeDetached"] = False
         return body
 
 
