@@ -29,6 +29,7 @@ class ControlRequest:
     name: str
     query: Mapping[str, str]
     raw_body: bytes
+    base_url: str = ""  # https://127.0.0.1:PORT, for URLs pointing back at the emulator
 
     def json(self, allowed: set[str], where: str = "body") -> dict[str, Any]:
         if not self.raw_body.strip():
@@ -173,22 +174,6 @@ def read_content(request: ControlRequest) -> Any:
         if details is not None:
             body.update(details(resource_id))
     return body
-
-
-def add_event_subscription(request: ControlRequest) -> Any:
-    body = request.json({"url", "includedEventTypes", "subjectBeginsWith"})
-    url = body.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise InvalidParameter("url must be an http(s) URL.", target="url")
-    subscriptions: list[dict[str, Any]] = request.world.backend("event_subscriptions")
-    subscription = {k: v for k, v in body.items()}
-    subscription.setdefault("state", "Registered")
-    subscriptions.append(subscription)
-    return {"subscriptions": subscriptions}
-
-
-def list_event_subscriptions(request: ControlRequest) -> Any:
-    return {"subscriptions": request.world.backend("event_subscriptions")}
 
 
 def clock(request: ControlRequest) -> Any:
@@ -340,8 +325,6 @@ register("DELETE", "faults", clear_faults)
 register("GET", "stats", stats)
 register("POST", "write", write)
 register("GET", "content", read_content)
-register("POST", "events", add_event_subscription)
-register("GET", "events", list_event_subscriptions)
 register("GET", "clock", clock)
 register("GET", "config", get_config)
 register("POST", "config", set_config)

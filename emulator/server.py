@@ -29,7 +29,7 @@ import trustme
 from aiohttp import web
 
 from diskdr.clock import WorldClock
-from emulator import compute, control, resources
+from emulator import compute, control, eventgrid, locks, resources
 from emulator.errors import (
     ArmError,
     AuthenticationFailed,
@@ -76,9 +76,10 @@ def create_world(
     world.register_backend("faults", lambda w: Faults())
     world.register_backend("throttle", lambda w: Throttle())
     world.register_backend("resource_windows", lambda w: ResourceWindows())
-    world.register_backend("event_subscriptions", lambda w: [])
     resources.install(world, router)
     compute.install(world, router)
+    locks.install(world, router)
+    eventgrid.install(world, router)
     return world, router
 
 
@@ -111,6 +112,7 @@ class Emulator:
                     name=request.path[len(CONTROL_PREFIX) :].strip("/"),
                     query=request.query,
                     raw_body=body,
+                    base_url=f"https://{request.host}",
                 )
             )
             response = ArmResponse(status, payload)
