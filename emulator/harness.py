@@ -94,7 +94,23 @@ class ControlClient:
         return self._call("GET", "content", id=id)
 
     def events(self, url: str, **options: Any) -> Any:
+        """Subscribe a webhook to Event Grid events (camelCase options: ``subjectBeginsWith``)."""
         return self._call("POST", "events", {"url": url, **options})
+
+    def event_subscriptions(self, id: str | None = None) -> list[dict[str, Any]]:
+        """Event subscriptions with their state and delivery counters."""
+        return self._call("GET", "events", **({"id": id} if id else {}))["subscriptions"]
+
+    def delete_events(self, id: str | None = None) -> Any:
+        return self._call("DELETE", "events", **({"id": id} if id else {}))
+
+    def guest(self, vm_id: str) -> dict[str, Any]:
+        """A VM's guest: agent, frozen state and intervals, queued writes, run commands."""
+        return self._call("GET", "guest", id=vm_id)
+
+    def set_guest(self, vm_id: str, **fields: Any) -> dict[str, Any]:
+        """Change a VM's guest: ``agentReady``, ``runCommandFaults``, ``frozen``."""
+        return self._call("POST", "guest", {"id": vm_id, **fields})
 
     def clock(self) -> dict[str, Any]:
         return self._call("GET", "clock")
