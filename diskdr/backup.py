@@ -163,7 +163,8 @@ class VmOutcome(JsonModel):
 class RunOptions(JsonModel):
     """Knobs of one run, fixed when it starts (orchestrators never read settings)."""
 
-    vm_batch_size: int = 10
+    vm_batch_size: int = 10  # VMs whose points are taken at once
+    vms_in_flight: int = 100  # VMs waiting for their points / copies at once
     max_copies: int = 100
     group_deadline_seconds: float = 7200.0
     copy_deadline_seconds: float = 86400.0
@@ -174,6 +175,7 @@ class RunOptions(JsonModel):
     def from_settings(cls, settings: Settings, *, prune: bool = True) -> RunOptions:
         return cls(
             vm_batch_size=settings.vm_batch_size,
+            vms_in_flight=settings.vms_in_flight,
             max_copies=settings.max_copies_per_region,
             group_deadline_seconds=settings.group_deadline.total_seconds(),
             copy_deadline_seconds=settings.copy_deadline.total_seconds(),
@@ -200,13 +202,18 @@ class CycleJob(JsonModel):
 
 @dataclass(frozen=True)
 class ProtectJob(JsonModel):
-    """Input of ``protect_vm``: one VM's consistency group at one slot."""
+    """Input of ``protect_vm``: one VM's consistency group at one slot.
+
+    ``taken`` holds the disks' outcomes when the caller already took the points (a cycle
+    takes every VM's points first, so that none waits behind another VM's copies).
+    """
 
     vm: VmInfo
     slot: datetime
     policy: PolicyRef
     install_id: str
     options: RunOptions = RunOptions()
+    taken: tuple[DiskOutcome, ...] | None = None
 
 
 def point_jobs(

@@ -72,6 +72,7 @@ class Settings:
     credential: str = "default"
     tick_schedule: str = "0 */5 * * * *"
     vm_batch_size: int = 10
+    vms_in_flight: int = 100
     max_copies_per_region: int = 100
     prune_dry_run: bool = False
     group_deadline: timedelta = timedelta(hours=2)
@@ -123,6 +124,7 @@ class Settings:
             credential=credential,
             tick_schedule=env.get("DISKDR_TICK_SCHEDULE", "").strip() or "0 */5 * * * *",
             vm_batch_size=_int_setting(env, "DISKDR_VM_BATCH_SIZE", 10, 1, 500),
+            vms_in_flight=_int_setting(env, "DISKDR_MAX_VMS_IN_FLIGHT", 100, 1, 1000),
             max_copies_per_region=_int_setting(env, "DISKDR_MAX_COPIES_PER_REGION", 100, 1, 100),
             prune_dry_run=_bool_setting(env, "DISKDR_PRUNE_DRY_RUN", False),
             group_deadline=_duration(env, "DISKDR_GROUP_DEADLINE", "PT2H"),

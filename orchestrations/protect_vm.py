@@ -1,7 +1,8 @@
 """protect_vm: one VM's consistency group at one slot, in both regions.
 
-Take every disk's point in parallel, wait with durable timers until each is usable or
-failed (or the group deadline passes), then copy the usable ones to the secondary region.
+Take every disk's point in parallel (unless the cycle already did), wait with durable
+timers until each is usable or failed (or the group deadline passes), then copy the usable
+ones to the secondary region.
 Each disk's result carries Azure's error code when it failed; the others still report.
 Never raises: an unexpected failure becomes the VM's error, with what is known of its disks.
 """
@@ -11,7 +12,7 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from activities.points import point_states, take_point
+from activities.points import point_states
 from diskdr.backup import (
     DiskOutcome,
     Failure,
@@ -24,24 +25,10 @@ from diskdr.backup import (
 )
 from diskdr.model import RecoveryPoint
 from orchestrations.replicate_point import replicate_point
-from orchestrations.waiting import (
-    FIRST_DELAY,
-    SETTLED,
-    next_delay,
-    sleep_until,
-    wait_until_settled,
-)
+from orchestrations.taking import take_points
+from orchestrations.waiting import SETTLED, wait_until_settled
 
 bp = df.Blueprint()
-
-# How many times a transiently refused point is asked for again (within the deadline).
-TRANSIENT_ATTEMPTS = 5
-
-# Retries only for unexpected activity failures (a worker crash, a bug); Azure errors come
-# back as results, and the SDK has already retried throttling and transient errors.
-ACTIVITY_RETRY = df.RetryOptions(
-    first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3
-)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -61,8 +48,11 @@ def protect_vm(context: df.DurableOrchestrationContext):
     )
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     try:
-        context.set_custom_status(progress("snapshotting", outcomes))
-        outcomes = yield from take_points(context, jobs, deadline)
+        if job.taken is not None:
+            outcomes = list(job.taken)
+        else:
+            context.set_custom_status(progress("snapshotting", outcomes))
+            outcomes = yield from take_points(context, jobs, deadline)
         unsettled = [o.point.id for o in outcomes if o.point and o.point.state not in SETTLED]
         if unsettled:
             context.set_custom_status(progress("waiting", outcomes))
@@ -103,31 +93,6 @@ def protect_vm(context: df.DurableOrchestrationContext):
         )
     context.set_custom_status(progress("done", list(result.disks)))
     return result.to_dict()
-
-
-def take_points(context, jobs, deadline):
-    """Take every disk's point; points refused transiently (throttled, server errors) are
-    asked for again with backoff until the group deadline, the others report at once."""
-    taken = yield context.task_all(
-        [context.call_activity_with_retry(take_point, ACTIVITY_RETRY, j.to_dict()) for j in jobs]
-    )
-    outcomes = [DiskOutcome.from_dict(item) for item in taken or []]
-    delay = FIRST_DELAY
-    for _ in range(TRANSIENT_ATTEMPTS):
-        again = [n for n, o in enumerate(outcomes) if o.error is not None and o.error.transient]
-        if not again or context.current_utc_datetime >= deadline:
-            break
-        yield from sleep_until(context, delay, deadline)
-        delay = next_delay(delay)
-        retaken = yield context.task_all(
-            [
-                context.call_activity_with_retry(take_point, ACTIVITY_RETRY, jobs[n].to_dict())
-                for n in again
-            ]
-        )
-        for n, item in zip(again, retaken, strict=True):
-            outcomes[n] = DiskOutcome.from_dict(item)
-    return outcomes
 
 
 def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> DiskOutcome:

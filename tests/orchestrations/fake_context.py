@@ -11,7 +11,8 @@ What the fake keeps of the SDK's contract (checked against azure-functions-durab
 - payloads (inputs, results, custom status, output) cross a JSON round trip, as on the host;
 - a failed task surfaces as a plain ``Exception("<reason> \\n <details>")``;
 - ``task_all`` fails with its first failing child, and ``task_all([])`` resolves to ``None``
-  (the SDK's empty ``WhenAllTask`` never sets a result);
+  (the SDK's empty ``WhenAllTask`` never sets a result); ``task_any`` resolves to the first
+  child to end, failed or not, whose ``result`` is then its value or its exception;
 - functions are passed as v2 ``FunctionBuilder``s and resolved to their names, and an
   activity cannot be called as a sub-orchestrator (nor the other way round);
 - ``current_utc_datetime`` only moves when the orchestrator awaits: a timer moves it to
@@ -32,7 +33,7 @@ from azure.durable_functions.decorators.metadata import ActivityTrigger, Orchest
 
 from tests.orchestrations.conftest import orchestrator_function
 
-TaskKind = Literal["activity", "sub-orchestration", "entity", "signal", "timer", "all"]
+TaskKind = Literal["activity", "sub-orchestration", "entity", "signal", "timer", "all", "any"]
 
 DEFAULT_NOW = datetime(2026, 3, 1, 4, 0, 30, tzinfo=UTC)
 
@@ -65,8 +66,9 @@ class Task:
     entity_key: str | None = None  # entity calls and signals
     retry: df.RetryOptions | None = None
     fire_at: datetime | None = None  # timers
-    children: list[Task] = field(default_factory=list)  # task_all
+    children: list[Task] = field(default_factory=list)  # task_all, task_any
     done: bool = False
+    ended_at: datetime | None = None
     result: Any = None
     error: Exception | None = None
 
@@ -171,6 +173,9 @@ class FakeContext:
     def task_all(self, tasks: Iterable[Task]) -> Task:
         return Task("all", children=list(tasks))
 
+    def task_any(self, tasks: Iterable[Task]) -> Task:
+        return Task("any", children=list(tasks))
+
     # --- what the test reads back ----------------------------------------------------------
     def calls(self, name: str) -> list[Task]:
         """Every task scheduled under ``name`` (activity, sub-orchestrator, entity op)."""
@@ -215,6 +220,15 @@ class FakeContext:
         if task.kind == "timer":
             assert task.fire_at is not None
             return max(start, task.fire_at)
+        if task.kind == "any":
+            # Children not yet running start now; the first to end (a failed one too) is
+            # the result, as the SDK's WhenAnyTask gives it; the others keep running.
+            for child in task.children:
+                if not child.done:
+                    child.ended_at = self._respond(child, responders, start)
+            first = min(task.children, key=lambda child: child.ended_at or start)
+            task.result = first
+            return max(start, first.ended_at or start)
         if task.kind == "all":
             ends = [self._respond(child, responders, start) for child in task.children]
             failed = next((child.error for child in task.children if child.error), None)
@@ -239,11 +253,13 @@ class FakeContext:
                 raise
             except Exception as error:  # the child failed: the parent sees the SDK's error
                 task.error = TaskFailed(f"{type(error).__name__}: {error}").as_sdk_error()
+                task.result = task.error  # what a failed task holds in the SDK
             return child.current_utc_datetime
         try:
             task.result = json_round_trip(responder(task.input))
         except TaskFailed as failure:
             task.error = failure.as_sdk_error()
+            task.result = task.error  # what a failed task holds in the SDK
         return start
 
 

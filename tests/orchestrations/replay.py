@@ -53,6 +53,7 @@ class Action(IntEnum):
     CALL_ACTIVITY_WITH_RETRY = 1
     CALL_SUB_ORCHESTRATOR = 2
     CREATE_TIMER = 5
+    WHEN_ANY = 11
     WHEN_ALL = 12
 
 
@@ -71,11 +72,11 @@ def event(kind: Event, at: datetime, event_id: int = -1, **fields: Any) -> dict[
 
 
 def flatten(actions: list) -> list[dict[str, Any]]:
-    """Atomic actions in the order the SDK numbers them (depth-first through ``WhenAll``)."""
+    """Atomic actions in the order the SDK numbers them (depth-first through compounds)."""
     atomic: list[dict[str, Any]] = []
 
     def walk(action: dict[str, Any]) -> None:
-        if action.get("actionType") == Action.WHEN_ALL:
+        if action.get("actionType") in (Action.WHEN_ALL, Action.WHEN_ANY):
             for child in action.get("compoundActions", []):
                 walk(child)
         else:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from diskdr.backup import PolicyRef, ProtectJob
+from diskdr.backup import PointJob, PolicyRef, ProtectJob
 from orchestrations.backup_cycle import backup_cycle, vm_key
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
@@ -57,25 +57,56 @@ def cycle(
     return report, context
 
 
-def test_vms_are_protected_in_batches_of_the_configured_size():
-    machines = estate(5)
+def test_points_are_taken_in_batches_then_vms_complete_in_a_bounded_window():
+    machines = estate(5)  # an OS and a data disk each
     azure = FakeAzure(vms=machines)
-    report, context = cycle(azure, cycle_input(vm_batch_size=2))
+    report, context = cycle(azure, cycle_input(vm_batch_size=2, vms_in_flight=3))
 
-    kinds = [(t.kind, t.name, len(t.children)) for t in context.awaited]
-    assert kinds == [
-        ("activity", "list_protected_vms", 0),
-        ("all", "", 2),
-        ("all", "", 2),
-        ("all", "", 1),
-        ("sub-orchestration", "prune_policy", 0),
-    ]
-    assert context.calls("list_protected_vms")[0].input == "gold"
-    protected = [ProtectJob.from_dict(t.input).vm for b in batches(context) for t in b.children]
-    assert protected == machines, "every VM once, in inventory order"
-    progress = [s["vmsDone"] for s in context.statuses if s["phase"] == "protecting"]
-    assert progress == [0, 2, 4]
+    # Phase 1: every VM's points, two VMs at a time, before any VM waits or copies.
+    takes = [t for t in batches(context) if t.children[0].name == "take_point"]
+    assert [len(t.children) for t in takes] == [4, 4, 2]
+    taken = [PointJob.from_dict(c.input).disk.name for t in takes for c in t.children]
+    assert taken == [f"vm{n}-{disk}" for n in range(5) for disk in ("os", "data0")]
+    first_protect = context.scheduled.index(context.calls("protect_vm")[0])
+    assert all(context.scheduled.index(c) < first_protect for t in takes for c in t.children)
+    # Phase 2: protect_vm per VM with the points already taken, at most three at once.
+    protects = context.calls("protect_vm")
+    jobs = [ProtectJob.from_dict(t.input) for t in protects]
+    assert [j.vm for j in jobs] == machines, "every VM once, in inventory order"
+    assert all(j.taken is not None and len(j.taken) == 2 for j in jobs)
+    windows = [t for t in context.awaited if t.kind == "any"]
+    assert max(len(w.children) for w in windows) == 3
+    running = [s["vmsRunning"] for s in context.statuses if s["phase"] == "completing"]
+    assert max(running) == 3
+    # protect_vm did not take the points again: the ten takes of phase 1 are all there were.
+    assert len(context.calls("take_point")) == 10
+    assert all(not child.calls("take_point") for child in context.children.values())
     assert report["summary"]["vms"] == 5 and report["phase"] == "Completed"
+    assert [v["vmName"] for v in report["vms"]] == [m.name for m in machines]
+
+
+def test_a_failed_vm_orchestration_is_reported_and_the_others_complete():
+    machines = estate(3)
+    azure = FakeAzure(vms=machines)
+    responders = responders_for(azure)
+
+    def protect_but_vm1(payload: dict[str, Any]) -> Any:
+        job = ProtectJob.from_dict(payload)
+        if job.vm.name == "vm1":  # e.g. a non-deterministic replay after a deploy
+            raise TaskFailed("Orchestrator function 'protect_vm' failed: KeyError: 'vm'")
+        child = FakeContext(payload, instance_id=f"{CYCLE}:vm:{vm_key(job.vm.id)}")
+        return run(orchestrator_function(protect_vm), child, responders)
+
+    responders["protect_vm"] = protect_but_vm1
+    report, _ = cycle(azure, cycle_input(), responders)
+
+    by_name = {vm["vmName"]: vm for vm in report["vms"]}
+    assert [vm["vmName"] for vm in report["vms"]] == ["vm0", "vm1", "vm2"]
+    assert by_name["vm0"]["error"] is None and by_name["vm2"]["error"] is None
+    assert "protect_vm' failed: KeyError" in by_name["vm1"]["error"]["message"]
+    # vm1's points were taken in phase 1 and stay reported with its error.
+    assert by_name["vm1"]["state"] == "complete" and by_name["vm1"]["disks"][0]["point"]
+    assert report["phase"] == "PartiallyFailed" and report["summary"]["usable"] == 6
 
 
 def test_sub_orchestration_instance_ids_are_deterministic_per_vm():

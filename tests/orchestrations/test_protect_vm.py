@@ -6,8 +6,9 @@ from itertools import pairwise
 from typing import Any
 
 from diskdr.backup import VmOutcome
-from orchestrations.protect_vm import ACTIVITY_RETRY, protect_vm
+from orchestrations.protect_vm import protect_vm
 from orchestrations.replicate_point import replicate_point
+from orchestrations.taking import ACTIVITY_RETRY
 from tests.orchestrations.conftest import orchestrator_function
 from tests.orchestrations.estate import LOCAL, FakeAzure, FakeGate, protect_input, vm
 from tests.orchestrations.fake_context import FakeContext, Nested, TaskFailed, run
