@@ -144,12 +144,21 @@ class ComputePort:
     def list_vms(self, subscription_id: str, resource_groups: Iterable[str] = ()) -> list[VmInfo]:
         """Every VM of a subscription (or of the given resource groups) with its disks."""
         compute = self._compute(subscription_id)
+        vms: list[Any] = []
         groups = list(resource_groups)
-        with azure_call(f"list virtual machines of subscription {subscription_id}"):
-            if groups:
-                vms = [vm for group in groups for vm in compute.virtual_machines.list(group)]
-            else:
+        if not groups:
+            with azure_call(f"list virtual machines of subscription {subscription_id}"):
                 vms = list(compute.virtual_machines.list_all())
+        for group in groups:
+            try:
+                with azure_call(f"list virtual machines of {subscription_id}/{group}"):
+                    vms.extend(compute.virtual_machines.list(group))
+            except ResourceNotFoundError:
+                # A policy's group need not exist in every subscription in scope.
+                log.info("resource group %s not in subscription %s", group, subscription_id)
+        if not vms:
+            return []
+        with azure_call(f"list disks of subscription {subscription_id}"):
             disks = {disk.id.lower(): disk for disk in compute.disks.list() if disk.id}
         return [self._vm_info(vm, disks) for vm in vms]
 

@@ -219,3 +219,17 @@ def test_errors_carry_code_status_and_request_id(port):
     except HttpResponseError as error:
         typed = azure_error(error, "get disk")
         assert isinstance(typed, ResourceNotFoundError) and typed.request_id
+
+
+def test_groups_missing_from_a_subscription_select_nothing_there(port, emulator):
+    other = "00000000-0000-0000-0000-000000000002"
+    emulator.control.estate(
+        {
+            "subscriptions": [
+                {"id": other, "resourceGroups": [{"name": "rg-x", "location": "eastus"}]}
+            ]
+        }
+    )
+    assert [vm.name for vm in port.list_vms(SUB, ["rg-app", "rg-gone"])] == ["vm1"]
+    assert port.list_vms(other, ["rg-app"]) == []
+    assert port.list_vms(other) == []
