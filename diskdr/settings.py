@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from diskdr.errors import ConfigError
+from diskdr.errors import ConfigError, ScheduleError
+from diskdr.schedule import Cron
 
 _SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DURATION = re.compile(
@@ -21,6 +22,7 @@ _DURATION = re.compile(
 )
 CREDENTIAL_MODES = ("default", "emulator")
 AZURE_PUBLIC_ARM = "https://management.azure.com"
+DEFAULT_TICK_SCHEDULE = "0 */5 * * * *"
 
 
 def parse_duration_setting(name: str, text: str) -> timedelta:
@@ -56,6 +58,17 @@ def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {text!r}")
 
 
+def tick_schedule(environ: Mapping[str, str] | None = None) -> str:
+    """``DISKDR_TICK_SCHEDULE`` (DESIGN's default when unset), checked as NCRONTAB."""
+    env = os.environ if environ is None else environ
+    text = env.get("DISKDR_TICK_SCHEDULE", "").strip() or DEFAULT_TICK_SCHEDULE
+    try:
+        Cron.parse(text)
+    except ScheduleError as error:
+        raise ConfigError(f"DISKDR_TICK_SCHEDULE: {error}") from None
+    return text
+
+
 def _duration(env: Mapping[str, str], name: str, default: str) -> timedelta:
     return parse_duration_setting(name, env.get(name, "").strip() or default)
 
@@ -70,7 +83,7 @@ class Settings:
     arm_endpoint: str = AZURE_PUBLIC_ARM
     ca_bundle: str | None = None
     credential: str = "default"
-    tick_schedule: str = "0 */5 * * * *"
+    tick_schedule: str = DEFAULT_TICK_SCHEDULE
     vm_batch_size: int = 10
     vms_in_flight: int = 100
     max_copies_per_region: int = 100
@@ -122,7 +135,7 @@ class Settings:
             arm_endpoint=endpoint,
             ca_bundle=ca_bundle,
             credential=credential,
-            tick_schedule=env.get("DISKDR_TICK_SCHEDULE", "").strip() or "0 */5 * * * *",
+            tick_schedule=tick_schedule(env),
             vm_batch_size=_int_setting(env, "DISKDR_VM_BATCH_SIZE", 10, 1, 500),
             vms_in_flight=_int_setting(env, "DISKDR_MAX_VMS_IN_FLIGHT", 100, 1, 1000),
             max_copies_per_region=_int_setting(env, "DISKDR_MAX_COPIES_PER_REGION", 100, 1, 100),

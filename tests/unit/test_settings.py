@@ -101,3 +101,12 @@ def test_clients_are_made_once_per_subscription():
     options = client_options(clients.settings)
     assert options["user_agent"].startswith("diskdr/")
     assert options["base_url"] == "https://127.0.0.1:1"
+
+
+def test_tick_schedule_defaults_and_is_checked():
+    from diskdr.settings import tick_schedule
+
+    assert tick_schedule({}) == "0 */5 * * * *"
+    assert tick_schedule({"DISKDR_TICK_SCHEDULE": "0 */10 * * * *"}) == "0 */10 * * * *"
+    with pytest.raises(ConfigError, match=r"^DISKDR_TICK_SCHEDULE: expected 6 NCRONTAB fields"):
+        tick_schedule({"DISKDR_TICK_SCHEDULE": "*/5 * * * *"})
