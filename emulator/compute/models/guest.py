@@ -243,7 +243,9 @@ class RunCommandRecord:
         body: dict[str, Any] = {
             "commandId": self.command_id,
             "start": iso(self.start),
+            "startUnix": self.start,
             "end": iso(self.end),
+            "endUnix": self.end,
             "status": self.operation.status,
         }
         if self.exit_code is not None:
