@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from diskdr.clock import utc_now
 from diskdr.naming import format_slot
 
 WRITE_SUCCESS = "Microsoft.Resources.ResourceWriteSuccess"
@@ -60,7 +61,7 @@ def vm_change(
         raise Ignored(f"{resource!r} is not a VM resource id")
     if match["subscription"].lower() not in {s.lower() for s in subscriptions}:
         raise Ignored(f"subscription {match['subscription']} is not in scope")
-    when = event_time or datetime.now(UTC)
+    when = event_time or utc_now()
     if when.utcoffset() is None:
         when = when.replace(tzinfo=UTC)
     return VmChange(resource, when.astimezone(UTC))

@@ -1,8 +1,9 @@
-"""Run reports: what one backup run did, as JSON (the orchestration's output) and as text.
+"""Run reports: what one backup run did, as JSON (the orchestration's output).
 
 The phase follows Velero: ``Completed`` when every VM's group is complete (and replicated,
 when the policy replicates) and pruning had no failure; ``PartiallyFailed`` when something
-failed but some points were taken; ``Failed`` when no point at all was taken.
+failed (or is still pending) but some points were taken; ``Failed`` when no point at all
+was taken, or the run could not start (``error`` says why).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def run_report(
     incomplete = any(
         vm.error or vm.state != "complete" or (vm.replicate and not vm.replicated) for vm in vms
     )
-    if error is not None or (vms and usable == 0):
+    taken = sum(disk.point is not None for disk in disks)
+    if error is not None or (vms and taken == 0):
         phase = "Failed"
     elif failed_disks or failed_copies or prune_failures or incomplete:
         phase = "PartiallyFailed"
@@ -61,33 +63,3 @@ def run_report(
         "prune": dict(prune) if prune is not None else None,
         "error": error,
     }
-
-
-def format_report(report: Mapping[str, Any]) -> str:
-    """A human-readable rendering of :func:`run_report`'s output."""
-    summary = report["summary"]
-    if report.get("error"):
-        run = f"{report['policy']} @ {report['slot']} ({report['trigger']})"
-        return f"{run}: Failed — {report['error']}"
-    lines = [
-        f"{report['policy']} @ {report['slot']} ({report['trigger']}): {report['phase']} — "
-        f"{summary['usable']}/{summary['disks']} disks usable, "
-        f"{summary['replicated']} replicated, {summary['failed']} failed, "
-        f"{summary['pruned']} pruned"
-    ]
-    for vm in report["vms"]:
-        lines.append(f"  {vm['vmName']}: group {vm['state']}")
-        for disk in vm["disks"]:
-            point = disk.get("point") or {}
-            replica = disk.get("replica") or {}
-            status = point.get("state", "-")
-            if disk.get("error"):
-                error = disk["error"]
-                status = f"FAILED {error.get('code') or ''} {error.get('message', '')}".strip()
-            copy = replica.get("state", "-")
-            if disk.get("replicaError"):
-                copy = f"copy FAILED {disk['replicaError'].get('code') or ''}".strip()
-            elif disk.get("replicaNote"):
-                copy = "copy skipped (superseded)"
-            lines.append(f"    {disk['diskName']:<28} {status:<12} replica: {copy}")
-    return "\n".join(lines)

@@ -69,8 +69,15 @@ def tick_schedule(environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
-def _duration(env: Mapping[str, str], name: str, default: str) -> timedelta:
-    return parse_duration_setting(name, env.get(name, "").strip() or default)
+def _duration(
+    env: Mapping[str, str], name: str, default: str, minimum: timedelta = timedelta(seconds=1)
+) -> timedelta:
+    value = parse_duration_setting(name, env.get(name, "").strip() or default)
+    if value < minimum:
+        raise ConfigError(
+            f"{name}: expected at least {int(minimum.total_seconds())} s, got {value}"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -143,5 +150,5 @@ class Settings:
             group_deadline=_duration(env, "DISKDR_GROUP_DEADLINE", "PT2H"),
             copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),
             catch_up_window=_duration(env, "DISKDR_CATCH_UP_WINDOW", "P1D"),
-            debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M"),
+            debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M", timedelta(minutes=1)),
         )

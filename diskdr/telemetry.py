@@ -27,6 +27,7 @@ def configure_telemetry(
         from azure.monitor.opentelemetry import configure_azure_monitor
 
         configure = configure_azure_monitor
-    configure(connection_string=connection_string, logger_name="diskdr")
+    # The root logger: diskdr's domain, triggers, orchestrations and activities alike.
+    configure(connection_string=connection_string)
     log.info("Azure Monitor export is on")
     return True

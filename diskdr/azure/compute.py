@@ -26,7 +26,6 @@ from azure.mgmt.compute.models import (
     DiskSku,
     Snapshot,
     SnapshotProperties,
-    SnapshotUpdate,
 )
 
 from diskdr.azure.clients import Clients
@@ -40,7 +39,7 @@ from diskdr.errors import (
 )
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import PointState, RecoveryPoint
-from diskdr.naming import TAG_OWNER, is_owned_by, parse_resource_id
+from diskdr.naming import TAG_HOLD, TAG_OWNER, is_owned_by, parse_resource_id
 
 log = logging.getLogger(__name__)
 
@@ -265,10 +264,7 @@ class ComputePort:
             with azure_call(f"create snapshot {name}"):
                 compute.snapshots.begin_create_or_update(resource_group, name, body).result()
         except AzureError:
-            leftover = self._get_snapshot(snapshot_id)
-            if leftover is not None and snapshot_state(leftover)[0] == "failed":
-                log.warning("deleting the failed snapshot %s left behind by a refused create", name)
-                self.delete_point(snapshot_id)
+            self._clean_up_failed(snapshot_id)
             raise
         created = self._get_snapshot(snapshot_id)
         point = None if created is None else to_recovery_point(created, self.install_id)
@@ -278,8 +274,20 @@ class ComputePort:
             )
         return point
 
+    def _clean_up_failed(self, snapshot_id: str) -> None:
+        """Delete the ``Failed`` snapshot a refused create leaves behind (best effort: the
+        create's own error is what the caller reports)."""
+        try:
+            leftover = self._get_snapshot(snapshot_id)
+            if leftover is not None and snapshot_state(leftover)[0] == "failed":
+                log.warning("deleting the failed snapshot %s left by a refused create", snapshot_id)
+                self.delete_point(snapshot_id)
+        except (AzureError, PointTagsError) as error:
+            log.warning("could not clean up %s: %s", snapshot_id, error)
+
     def delete_point(self, point_id: str) -> bool:
-        """Delete one of our points. Refuses anything without our owner tag.
+        """Delete one of our points, re-reading it first: refuses anything without our owner
+        tag (or with broken diskdr tags) and anything put on hold since it was listed.
 
         Returns False if it was already gone (deleting twice is harmless).
         """
@@ -292,6 +300,13 @@ class ComputePort:
                 code="NotOwned",
                 status=409,
             )
+        point = to_recovery_point(snapshot, self.install_id)  # PointTagsError if tags broken
+        if point is not None and point.hold:
+            raise ConflictError(
+                f"refusing to delete {point_id}: it is on hold ({TAG_HOLD} tag)",
+                code="PointOnHold",
+                status=409,
+            )
         parts = parse_resource_id(point_id)
         try:
             with azure_call(f"delete snapshot {point_id}"):
@@ -301,13 +316,6 @@ class ComputePort:
         except ResourceNotFoundError:
             return False
         return True
-
-    def set_point_tags(self, point_id: str, tags: Mapping[str, str]) -> None:
-        parts = parse_resource_id(point_id)
-        with azure_call(f"update tags of {point_id}"):
-            self._compute(parts.subscription_id).snapshots.begin_update(
-                parts.resource_group, parts.name, SnapshotUpdate(tags=dict(tags))
-            ).result()
 
     def list_points(self, subscription_id: str) -> PointListing:
         """All of this install's points in a subscription (every region)."""

@@ -233,3 +233,14 @@ def test_groups_missing_from_a_subscription_select_nothing_there(port, emulator)
     assert [vm.name for vm in port.list_vms(SUB, ["rg-app", "rg-gone"])] == ["vm1"]
     assert port.list_vms(other, ["rg-app"]) == []
     assert port.list_vms(other) == []
+
+
+def test_a_point_put_on_hold_after_listing_is_not_deleted(port):
+    point = create(port)
+    port._compute(SUB).snapshots.begin_update(
+        "rg-app", point.name, {"tags": {**point.tags, "diskdr-hold": "legal"}}
+    ).result()
+    with pytest.raises(ConflictError) as refused:
+        port.delete_point(point.id)
+    assert refused.value.code == "PointOnHold"
+    assert port.get_point(point.id).hold

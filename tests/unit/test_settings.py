@@ -1,5 +1,6 @@
 """Settings and credentials: required values, clear errors, the emulator token's guard."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,16 @@ def test_tick_schedule_defaults_and_is_checked():
     assert tick_schedule({"DISKDR_TICK_SCHEDULE": "0 */10 * * * *"}) == "0 */10 * * * *"
     with pytest.raises(ConfigError, match=r"^DISKDR_TICK_SCHEDULE: expected 6 NCRONTAB fields"):
         tick_schedule({"DISKDR_TICK_SCHEDULE": "*/5 * * * *"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DISKDR_DEBOUNCE", "PT0S", "DISKDR_DEBOUNCE: expected at least 60 s, got 0:00:00"),
+        ("DISKDR_DEBOUNCE", "PT30S", "DISKDR_DEBOUNCE: expected at least 60 s, got 0:00:30"),
+        ("DISKDR_CATCH_UP_WINDOW", "PT0S", "DISKDR_CATCH_UP_WINDOW: expected at least 1 s"),
+    ],
+)
+def test_durations_must_be_long_enough(name, value, message):
+    with pytest.raises(ConfigError, match="^" + re.escape(message)):
+        Settings.from_env({**BASE, name: value})

@@ -16,4 +16,4 @@ def test_on_with_the_connection_string():
     calls = []
     env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=abc"}
     assert configure_telemetry(env, configure=lambda **kw: calls.append(kw)) is True
-    assert calls == [{"connection_string": "InstrumentationKey=abc", "logger_name": "diskdr"}]
+    assert calls == [{"connection_string": "InstrumentationKey=abc"}]
