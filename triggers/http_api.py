@@ -23,7 +23,7 @@ from diskdr.api import (
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
 from diskdr.compliance import STATUS_ORDER, evaluate_vm
-from diskdr.errors import AzureError, DiskdrError, ResourceNotFoundError
+from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo, vm_in_target
 from diskdr.naming import format_slot
 from diskdr.policy import Policy
@@ -52,8 +52,13 @@ def error_response(error: Exception) -> func.HttpResponse:
         if error.request_id:
             body["error"]["requestId"] = error.request_id
         return json_response(body, 502)
+    if isinstance(error, ConfigError | PolicyError):
+        log.error("diskdr is misconfigured: %s", error)
+        return json_response({"error": {"code": "ConfigurationError", "message": str(error)}}, 500)
     log.exception("request failed")
-    return json_response({"error": {"code": "InternalError", "message": str(error)}}, 500)
+    return json_response(
+        {"error": {"code": "InternalError", "message": f"{type(error).__name__}: {error}"}}, 500
+    )
 
 
 # --- POST /api/backups -------------------------------------------------------------------
@@ -65,31 +70,29 @@ async def start_backup(
     """Back up VMs (or disks) now: ``{"vmIds": [...]}`` or ``{"diskIds": [...]}``."""
     try:
         service = get_service()
+        policies = await asyncio.to_thread(service.policies)
         request = parse_backup_request(
             req.get_body(),
             service.settings.subscription_ids,
-            [policy.name for policy in service.policies().policies],
+            [policy.name for policy in policies.policies],
         )
         policy, vms = await asyncio.to_thread(resolve_targets, service, request)
-    except (ApiError, DiskdrError) as error:
+        slot = utc_now().replace(second=0, microsecond=0, tzinfo=UTC)
+        job = CycleJob(
+            policy=PolicyRef.from_policy(policy),
+            slot=slot,
+            install_id=service.install_id,
+            trigger="on-demand",
+            options=RunOptions.from_settings(service.settings, prune=False),
+            vms=tuple(vms),
+        )
+        instance_id = on_demand_instance_id(policy.name, slot, vms)
+        status = await client.get_status(instance_id)
+        if status is None or status.runtime_status is None:
+            await client.start_new("backup_cycle", instance_id, job.to_dict())
+        response = client.create_check_status_response(req, instance_id)
+    except Exception as error:
         return error_response(error)
-    slot = utc_now().replace(second=0, microsecond=0, tzinfo=UTC)
-    job = CycleJob(
-        policy=PolicyRef.from_policy(policy),
-        slot=slot,
-        install_id=service.install_id,
-        trigger="on-demand",
-        options=RunOptions.from_settings(service.settings, prune=False),
-        vms=tuple(vms),
-    )
-    # Deterministic per (policy, minute, targets): a retried request joins the same run.
-    targets = ",".join(sorted(disk.id.lower() for vm in vms for disk in vm.disks))
-    digest = hashlib.sha256(targets.encode()).hexdigest()[:10]
-    instance_id = f"ondemand-{policy.name}-{format_slot(slot)}-{digest}"
-    status = await client.get_status(instance_id)
-    if status is None or status.runtime_status is None:
-        await client.start_new("backup_cycle", instance_id, job.to_dict())
-    response = client.create_check_status_response(req, instance_id)
     body = json.loads(response.get_body())
     body.update(
         {
@@ -99,6 +102,13 @@ async def start_backup(
         }
     )
     return json_response(body, 202)
+
+
+def on_demand_instance_id(policy: str, slot: datetime, vms: list[VmInfo]) -> str:
+    """Deterministic per (policy, minute, targets): a retried request joins the same run."""
+    targets = ",".join(sorted(disk.id.lower() for vm in vms for disk in vm.disks))
+    digest = hashlib.sha256(targets.encode()).hexdigest()[:10]
+    return f"ondemand-{policy}-{format_slot(slot)}-{digest}"
 
 
 def resolve_targets(service: Service, request: BackupRequest) -> tuple[Policy, list[VmInfo]]:
@@ -123,7 +133,11 @@ def resolve_targets(service: Service, request: BackupRequest) -> tuple[Policy, l
         for members in by_vm.values():
             managed_by = members[0][1]
             if managed_by:
-                vm = service.port.get_vm(managed_by)
+                vm = _existing(
+                    lambda managed_by=managed_by: service.port.get_vm(managed_by),
+                    "diskIds",
+                    managed_by,
+                )
                 wanted = {disk.id.lower() for disk, _ in members}
                 disks = tuple(d for d in vm.disks if d.id.lower() in wanted)
                 vms.append(VmInfo(vm.id, vm.name, vm.location, vm.tags, disks))
@@ -194,7 +208,10 @@ async def get_backup(
 ) -> func.HttpResponse:
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
-    status = await client.get_status(instance_id)
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as error:
+        return error_response(error)
     if status is None or status.runtime_status is None:
         return error_response(
             ApiError(
@@ -226,7 +243,7 @@ async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
         service = get_service()
         check_subscription(vm_id, service.settings.subscription_ids, "vmId")
         points = await asyncio.to_thread(service.points_of_vm, vm_id)
-    except (ApiError, DiskdrError) as error:
+    except Exception as error:
         return error_response(error)
     groups: dict[tuple[str, str, str], dict[str, Any]] = {}
     for point in points:
@@ -269,7 +286,7 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
                 "status",
             )
         report = await asyncio.to_thread(compliance_report, get_service())
-    except (ApiError, DiskdrError) as error:
+    except Exception as error:
         return error_response(error)
     if wanted:
         report["vms"] = [vm for vm in report["vms"] if vm["status"] == wanted]
