@@ -20,7 +20,7 @@ from typing import Any
 from azure.mgmt.compute.models import CreationData
 
 from diskdr.azure.clients import Clients
-from diskdr.azure.compute import ComputePort
+from diskdr.azure.compute import ComputePort, snapshot_resource_id
 from diskdr.backup import (
     CopyJob,
     DiskOutcome,
@@ -161,6 +161,12 @@ class Service:
         """
         source = job.point
         try:
+            # A re-run finds its replica by name: one GET instead of two listings.
+            mine = self.port.get_point(
+                snapshot_resource_id(source.subscription_id, job.resource_group, job.name)
+            )
+            if mine is not None and mine.state != "failed":
+                return {"action": "adopt", "replica": mine.to_dict()}
             replicas = self._family_points(source, job.resource_group)
             primaries = self._family_points(source, source.resource_group)
             created = {

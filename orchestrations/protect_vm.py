@@ -13,6 +13,7 @@ from datetime import timedelta
 import azure.durable_functions as df
 
 from activities.points import point_states
+from diskdr.azure.compute import snapshot_resource_id
 from diskdr.backup import (
     DiskOutcome,
     Failure,
@@ -116,8 +117,7 @@ def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> Dis
 def recover(context, jobs, outcomes):
     """After an unexpected failure: the state of every point this run may have made."""
     names = {
-        f"/subscriptions/{j.disk.subscription_id}/resourceGroups/{j.resource_group}"
-        f"/providers/Microsoft.Compute/snapshots/{j.name}": n
+        snapshot_resource_id(j.disk.subscription_id, j.resource_group, j.name): n
         for n, j in enumerate(jobs)
     }
     try:

@@ -86,6 +86,14 @@ def azure_call(action: str) -> Iterator[None]:
         raise AzureError(f"{action}: {error}") from error
 
 
+def snapshot_resource_id(subscription_id: str, resource_group: str, name: str) -> str:
+    """The ARM id of a snapshot (what a point's deterministic name resolves to)."""
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.Compute/snapshots/{name}"
+    )
+
+
 def snapshot_state(snapshot: Snapshot) -> tuple[PointState, float | None, str | None]:
     """(state, completion percent, error code) of a snapshot as Azure reports it."""
     provisioning = (snapshot.provisioning_state or "").lower()
@@ -236,10 +244,7 @@ class ComputePort:
         A create that fails with a ``Failed`` snapshot left behind deletes that leftover.
         """
         compute = self._compute(subscription_id)
-        snapshot_id = (
-            f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-            f"/providers/Microsoft.Compute/snapshots/{name}"
-        )
+        snapshot_id = snapshot_resource_id(subscription_id, resource_group, name)
         existing = self._get_snapshot(snapshot_id)
         if existing is not None:
             if not is_owned_by(existing.tags, self.install_id):
