@@ -674,6 +674,8 @@ class RestorePointBackendMixin:
         disk_point.properties.setdefault("logicalSectorSize", _sector_size(disk))
         if attachment.lun is None:
             disk_point.properties.setdefault("osType", point.vm["osType"])
+            # As the VM's instance view reports it when the disk does not say.
+            disk_point.properties.setdefault("hyperVGeneration", "V2")
         if point.location != disk.location:
             # A point created in another region than its VM: the data crosses regions.
             self._start_replication(disk_point, disk.location, snapshot, family)

@@ -257,7 +257,7 @@ class VirtualMachineBackendMixin:
                         "imageReference": {"id": _image_id(vm.image_reference)},
                     },
                     "diskSizeGB": spec.get("diskSizeGB") or 30,
-                    "osType": spec.get("osType") or "Linux",
+                    "osType": spec.get("osType") or _image_os_type(vm.image_reference) or "Linux",
                 },
                 "zones": vm.zones,
             }
@@ -672,6 +672,14 @@ def _profiles(props: dict[str, Any]) -> dict[str, Any]:
         }
         profiles["osProfile"].setdefault("secrets", [])
     return profiles
+
+
+def _image_os_type(image_reference: dict[str, Any] | None) -> str | None:
+    """A marketplace image names its OS: a Windows publisher, offer or sku means Windows."""
+    if not image_reference:
+        return None
+    names = " ".join(str(image_reference.get(k) or "") for k in ("publisher", "offer", "sku"))
+    return "Windows" if "windows" in names.lower() else None
 
 
 def _image_id(image_reference: dict[str, Any] | None) -> str:
