@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +18,7 @@ import requests
 
 from tests.emulator.support import SUB, disk_body, wait_until
 
+APPS = Path(__file__).parent / "apps"
 VALIDATION = "Microsoft.EventGrid.SubscriptionValidationEvent"
 WRITE = "Microsoft.Resources.ResourceWriteSuccess"
 DELETE = "Microsoft.Resources.ResourceDeleteSuccess"
@@ -295,3 +297,39 @@ def test_unsubscribe_and_reset_stop_delivery(compute, control, group, webhook):
     assert [e["subject"].rsplit("/", 1)[1] for e in webhook.events()] == ["d2"]
     control.reset()
     assert control.event_subscriptions() == []
+
+
+@pytest.mark.slow
+def test_devhost_receives_the_events_with_its_event_grid_key(compute, control, group, tmp_path):
+    """A Functions app under devhost as the webhook: the subscription URL carries the
+    function name and devhost's ``eventgrid_extension`` system key in its query string."""
+    from devhost.testing import DevHost
+
+    received = tmp_path / "received.jsonl"
+    state = tmp_path / "devhost"
+    with DevHost(
+        APPS / "eventgrid_receiver",
+        time_scale=600,
+        state_dir=state,
+        env={"RECEIVED_EVENTS_FILE": str(received)},
+    ) as host:
+        key = json.loads((state / "keys.json").read_text())["systemKeys"]["eventgrid_extension"]
+        url = f"{host.url}/runtime/webhooks/eventgrid?functionName=vm_changed&code={key}"
+        subscription = control.events(url)["subscription"]
+        wait_until(
+            lambda: (
+                control.event_subscriptions(subscription["id"])[0]["provisioningState"]
+                == "Succeeded"
+            )
+        )
+        compute.virtual_machines.begin_create_or_update(group, "vm-hook", vm_body()).result()
+
+        def delivered() -> list[dict[str, Any]]:
+            if not received.exists():
+                return []
+            return [json.loads(line) for line in received.read_text().splitlines()]
+
+        [event] = wait_until(delivered)
+        assert event["eventType"] == WRITE and event["subject"].endswith("/virtualMachines/vm-hook")
+        assert event["topic"] == f"/subscriptions/{SUB}"
+        assert event["data"]["operationName"] == "Microsoft.Compute/virtualMachines/write"
