@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from emulator import content
-from emulator.arm import check_name, normalize_id, normalize_location, parse_resource_id
+from emulator.arm import check_name, iso, normalize_id, normalize_location, parse_resource_id
 from emulator.compute.exceptions import (
     BadRequest,
     InvalidParameter,
@@ -65,6 +65,7 @@ from emulator.lro import retry_hint
 from emulator.world import LimitViolation, ResourceChange
 
 if TYPE_CHECKING:
+    from diskdr.clock import WorldClock
     from emulator.compute.models import ComputeBackend
     from emulator.lro import Operation
 
@@ -324,13 +325,13 @@ def _inherit(properties: dict[str, Any], os_disk: bool) -> dict[str, Any]:
 
 
 def throttled(
-    target: str, limit: int, window_start: float, retry_in: float, clock: Any
+    target: str, limit: int, window_start: float, retry_in: float, clock: WorldClock
 ) -> ArmError:
     """Compute's own throttling answer: 429 ``OperationNotAllowed`` with a TooManyRequests
     detail naming the policy (Learn "Troubleshooting API throttling errors")."""
     detail = {
         "operationGroup": target,
-        "startTime": window_start,
+        "startTime": iso(window_start),
         "allowedRequestCount": limit,
         "measuredRequestCount": limit + 1,
     }
@@ -636,14 +637,12 @@ class RestorePointBackendMixin:
         point.failure = self._restore_point_failure(vm, vm_key, mode, disks, now)
         if point.failure is not None:
             return point
-        frozen = self.world.backend("guests").is_frozen(vm.id) if self._has_guests() else False
+        # Whether the guest's file systems are frozen right now (run command, fsfreeze).
+        frozen = self.world.backend("guests").is_frozen(vm.id)
         for attachment, disk in disks:
             disk_point = self._capture_disk(point, attachment, disk, frozen)
             point.disk_restore_points[disk_point.name.lower()] = disk_point
         return point
-
-    def _has_guests(self: ComputeBackend) -> bool:
-        return "guests" in self.world.backends
 
     def _capture_disk(
         self: ComputeBackend, point: RestorePoint, attachment: Any, disk: Disk, frozen: bool
