@@ -6,7 +6,7 @@ or reads the clock; ``diskdr.service`` does the calls and ``orchestrations/`` th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -17,7 +17,6 @@ from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import (
     Consistency,
     group_id,
-    id_tag_value,
     point_name,
     point_tags,
 )
@@ -106,13 +105,48 @@ class PointJob(JsonModel):
 
 @dataclass(frozen=True)
 class CopyJob(JsonModel):
-    """Copy one primary point to the secondary region."""
+    """Copy one primary point to the secondary region.
+
+    ``newest_copy`` is the newest copy of the same disk diskdr has started in that region
+    (kept by the ``copy_order`` entity), or None: Azure copies a disk's points one at a
+    time and in creation order, and this is what tells, without listing snapshots.
+    """
 
     point: RecoveryPoint
     region: str
     resource_group: str
     name: str
     tags: Mapping[str, str]
+    newest_copy: NewestCopy | None = None
+
+
+def _creation_order(slot: datetime, created_at: datetime | None) -> tuple[datetime, datetime]:
+    """Sort key of points by creation (the slot when the creation time is unknown)."""
+    return (created_at or slot, slot)
+
+
+@dataclass(frozen=True)
+class NewestCopy(JsonModel):
+    """The newest copy of a disk started in a region: its replica and its source's time."""
+
+    replica_id: str
+    slot: datetime
+    created_at: datetime | None = None
+
+    def is_newer_than(self, point: RecoveryPoint) -> bool:
+        """Whether this copy's source was created after ``point`` (slots break ties)."""
+        return _creation_order(self.slot, self.created_at) > _creation_order(
+            point.slot, point.created_at
+        )
+
+    def is_newer_than_copy(self, other: NewestCopy) -> bool:
+        return _creation_order(self.slot, self.created_at) > _creation_order(
+            other.slot, other.created_at
+        )
+
+    @classmethod
+    def of(cls, replica: RecoveryPoint, source: RecoveryPoint) -> NewestCopy:
+        return cls(replica.id, source.slot, source.created_at)
 
 
 @dataclass(frozen=True)
@@ -302,35 +336,29 @@ def same_family(first: RecoveryPoint, second: RecoveryPoint) -> bool:
 
 def copy_action(
     point: RecoveryPoint,
-    replicas: Iterable[RecoveryPoint],
-    created_at_of: Mapping[str, datetime] | None = None,
-) -> tuple[CopyAction, RecoveryPoint | None]:
-    """What to do to replicate ``point``, given the replicas already in the target region.
+    existing: RecoveryPoint | None,
+    newest: NewestCopy | None,
+    newest_replica: RecoveryPoint | None,
+) -> CopyAction:
+    """What to do to replicate ``point``.
 
-    Azure copies one snapshot of a disk at a time and in creation order, so:
-    ``adopt`` the replica of this very point if one exists (a re-run); wait (``busy``) while
-    another copy of the same disk is in flight; skip (``superseded``) when a newer point of
-    the disk has already been copied (an older copy can no longer be made); else ``start``.
-    ``created_at_of`` maps source point ids (tag form) to their creation time; the slot
-    decides when a source's creation time is unknown.
+    ``existing``: this point's own replica if it exists (found by its deterministic name);
+    ``newest``: the newest copy of the disk started in the region; ``newest_replica``: that
+    copy's replica as Azure reports it now (None if it is gone). Azure copies one point of a
+    disk at a time and in creation order, so: ``adopt`` this point's replica (a re-run);
+    skip (``superseded``) when a newer point of the disk was already copied (an older copy
+    can no longer be made); wait (``busy``) while another copy of the disk is in flight;
+    else ``start``.
     """
-    created = dict(created_at_of or {})
-    source_tag = id_tag_value(point.id)
-    mine = point.created_at or point.slot
-    family = [r for r in replicas if r.role == "replica" and same_family(r, point)]
-    for replica in family:
-        if replica.source_id == source_tag and replica.state != "failed":
-            return "adopt", replica
-    for replica in family:
-        if replica.state in ("creating", "pending"):
-            return "busy", replica
-    for replica in family:
-        if replica.state == "failed":
-            continue
-        theirs = created.get(replica.source_id or "", replica.slot)
-        if theirs > mine or (theirs == mine and replica.slot > point.slot):
-            return "superseded", replica
-    return "start", None
+    if existing is not None and existing.state != "failed":
+        return "adopt"
+    if newest is None or newest_replica is None or newest_replica.state == "failed":
+        return "start"  # no copy of the disk yet, or the newest one is gone or failed
+    if newest.is_newer_than(point):
+        return "superseded"
+    if newest_replica.state in ("creating", "pending"):
+        return "busy"
+    return "start"
 
 
 def with_replica(outcome: DiskOutcome, replica: Mapping[str, Any]) -> DiskOutcome:

@@ -157,35 +157,30 @@ class Service:
         """Start (or adopt) the cross-region copy of one point, in Azure's order rules.
 
         Returns ``{"action": adopt|start|busy|superseded, "replica", "error", "note"}``.
-        The caller holds the copy gate's lease for the point's disk while calling this.
+        The caller holds the copy gate's lease for the point's disk, and passes the newest
+        copy of the disk it knows of (``job.newest_copy``): at most two GETs, no listing.
         """
         source = job.point
         try:
-            # A re-run finds its replica by name: one GET instead of two listings.
-            mine = self.port.get_point(
+            existing = self.port.get_point(
                 snapshot_resource_id(source.subscription_id, job.resource_group, job.name)
             )
-            if mine is not None and mine.state != "failed":
-                return {"action": "adopt", "replica": mine.to_dict()}
-            replicas = self._family_points(source, job.resource_group)
-            primaries = self._family_points(source, source.resource_group)
-            created = {
-                id_tag_value(p.id): p.created_at
-                for p in primaries
-                if p.role == "primary" and p.created_at is not None
-            }
-            action, other = copy_action(source, replicas, created)
-            other_id = other.id if other is not None else ""
+            newest = job.newest_copy
+            newest_replica = None
+            if newest is not None and (existing is None or existing.id != newest.replica_id):
+                newest_replica = self.port.get_point(newest.replica_id)
+            action = copy_action(source, existing, newest, newest_replica)
+            if action == "adopt" and existing is not None:
+                return {"action": action, "replica": existing.to_dict()}
             if action == "busy":
-                return {"action": action, "note": f"a copy of this disk is in flight: {other_id}"}
+                return {"action": action, "note": f"a copy of this disk is in flight: {newest}"}
             if action == "superseded":
+                assert newest is not None
                 return {
                     "action": action,
-                    "note": f"a newer point of this disk is already copied ({other_id}); "
-                    "Azure copies a disk's snapshots in creation order only",
+                    "note": f"a newer point of this disk is already copied ({newest.replica_id}); "
+                    "Azure copies a disk's points in creation order only",
                 }
-            if action == "adopt" and other is not None:
-                return {"action": action, "replica": other.to_dict()}
             replica = self.port.create_point(
                 subscription_id=source.subscription_id,
                 resource_group=job.resource_group,
@@ -198,12 +193,6 @@ class Service:
             log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
             return {"action": "start", "error": Failure.from_error(error).to_dict()}
         return {"action": "start", "replica": replica.to_dict()}
-
-    def _family_points(self, point: RecoveryPoint, resource_group: str) -> list[RecoveryPoint]:
-        listing = self.port.list_points_in_group(point.subscription_id, resource_group)
-        return [
-            p for p in listing.points if p.disk_id == point.disk_id and p.disk_uid == point.disk_uid
-        ]
 
     # --- pruning -------------------------------------------------------------------------
     def all_points(self) -> list[RecoveryPoint]:

@@ -7,9 +7,12 @@ The decisions are pure (``diskdr.copy_slots``); leases expire on the world clock
 terminated run cannot hold a slot forever.
 """
 
+import hashlib
+
 import azure.durable_functions as df
 
 from diskdr import copy_slots
+from diskdr.backup import NewestCopy
 from diskdr.clock import utc_now
 
 bp = df.Blueprint()
@@ -39,3 +42,33 @@ def copy_gate(context: df.DurableEntityContext) -> None:
     else:
         raise ValueError(f"copy_gate: unknown operation {operation!r}")
     context.set_state(table)
+
+
+ORDER_ENTITY_NAME = "copy_order"
+
+
+def order_entity(point_disk_id: str, point_disk_uid: str, region: str) -> df.EntityId:
+    """The entity remembering the newest copy of one disk family started in a region."""
+    family = hashlib.sha256(f"{point_disk_id}#{point_disk_uid}".lower().encode()).hexdigest()
+    return df.EntityId(ORDER_ENTITY_NAME, f"{region.lower()}|{family[:32]}")
+
+
+@bp.entity_trigger(context_name="context", entity_name=ORDER_ENTITY_NAME)
+def copy_order(context: df.DurableEntityContext) -> None:
+    """State: the newest copy (``NewestCopy`` JSON) of one disk in one region, or None.
+
+    ``started`` keeps the newer of the current and the given copy; ``get`` reads it. Only
+    copies made under the copy gate's lease for the disk report here, one at a time.
+    """
+    current = context.get_state(lambda: None)
+    operation = context.operation_name
+    if operation == "started":
+        given = NewestCopy.from_dict(context.get_input())
+        if current is None or given.is_newer_than_copy(NewestCopy.from_dict(current)):
+            current = given.to_dict()
+        context.set_result(current)
+    elif operation == "get":
+        context.set_result(current)
+    else:
+        raise ValueError(f"copy_order: unknown operation {operation!r}")
+    context.set_state(current)

@@ -1,21 +1,24 @@
 """replicate_point: copy one primary point to the secondary region, within Azure's rules.
 
-Take a lease from the copy gate (cap per region, one copy per disk), start or adopt the
-CopyStart copy (skipping a point a newer copy already superseded), poll the replica's
+Take a lease from the copy gate (cap per region, one copy per disk), ask the disk's
+``copy_order`` entity for its newest copy in the region, start or adopt the CopyStart copy
+(skipping a point a newer copy already superseded, waiting while another copy of the disk
+is in flight), record it as the disk's newest copy, poll the replica's
 ``completionPercent`` to 100 with durable timers (renewing the lease), release the lease.
 Never raises: the outcome says what happened, with Azure's error code when there is one.
 """
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
 from activities.points import point_states, start_copy
-from diskdr.backup import CopyJob, Failure
+from diskdr.backup import CopyJob, Failure, NewestCopy
 from diskdr.copy_slots import LeaseRequest
 from diskdr.model import RecoveryPoint
-from orchestrations.copy_gate import gate_entity
+from orchestrations.copy_gate import gate_entity, order_entity
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
@@ -81,9 +84,12 @@ def acquire(context, gate, lease, deadline):
 
 
 def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
+    order = order_entity(job.point.disk_id, job.point.disk_uid, job.region)
     delay = FIRST_DELAY
     while True:
         context.set_custom_status({"phase": "starting-copy"})
+        newest = yield context.call_entity(order, "get")
+        job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
         step = yield context.call_activity(start_copy, job.to_dict())
         error = Failure.from_dict(step["error"]) if step.get("error") else None
         if error is not None and not error.transient:
@@ -108,6 +114,9 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
                 )
             )
     replica = RecoveryPoint.from_dict(step["replica"])
+    # Later copies of this disk must know this one exists (to wait for it, or to skip
+    # points older than its source); recorded before anything else can take the lease.
+    yield context.call_entity(order, "started", NewestCopy.of(replica, job.point).to_dict())
     while replica.state not in ("usable", "failed"):
         context.set_custom_status(
             {"phase": "copying", "completionPercent": replica.completion_percent}

@@ -22,6 +22,7 @@ from diskdr.backup import (
     CycleJob,
     DiskOutcome,
     Failure,
+    NewestCopy,
     PointJob,
     PolicyRef,
     ProtectJob,
@@ -254,6 +255,18 @@ class FakeAzure:
         return current
 
 
+class Keyed:
+    """An entity responder that takes (entity key, input)."""
+
+    keyed = True
+
+    def __init__(self, responder: Any) -> None:
+        self.responder = responder
+
+    def __call__(self, key: str, value: Any) -> Any:
+        return self.responder(key, value)
+
+
 @dataclass
 class FakeGate:
     """The copy gate entity: the real lease table, granting nothing for the first
@@ -262,9 +275,22 @@ class FakeGate:
     refusals: int = 0
     table: dict[str, Any] = field(default_factory=copy_slots.empty_table)
     acquires: Counter[str] = field(default_factory=Counter)
+    newest: dict[str, Any] = field(default_factory=dict)  # copy_order state per entity key
 
     def responders(self) -> dict[str, Any]:
-        return {"copy_gate.acquire": self.acquire, "copy_gate.release": self.release}
+        return {
+            "copy_gate.acquire": self.acquire,
+            "copy_gate.release": self.release,
+            "copy_order.get": Keyed(lambda key, _: self.newest.get(key)),
+            "copy_order.started": Keyed(self.started),
+        }
+
+    def started(self, key: str, copy: dict[str, Any]) -> dict[str, Any]:
+        given = NewestCopy.from_dict(copy)
+        current = self.newest.get(key)
+        if current is None or given.is_newer_than_copy(NewestCopy.from_dict(current)):
+            self.newest[key] = copy
+        return self.newest[key]
 
     def acquire(self, lease: dict[str, Any]) -> bool:
         request = copy_slots.LeaseRequest.from_dict(lease)

@@ -256,7 +256,10 @@ class FakeContext:
                 task.result = task.error  # what a failed task holds in the SDK
             return child.current_utc_datetime
         try:
-            task.result = json_round_trip(responder(task.input))
+            if getattr(responder, "keyed", False):  # an entity responder that needs its key
+                task.result = json_round_trip(responder(task.entity_key, task.input))
+            else:
+                task.result = json_round_trip(responder(task.input))
         except TaskFailed as failure:
             task.error = failure.as_sdk_error()
             task.result = task.error  # what a failed task holds in the SDK

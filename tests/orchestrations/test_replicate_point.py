@@ -112,14 +112,17 @@ def test_a_busy_disk_is_waited_for_with_the_lease_renewed_then_copied():
         for t in context.scheduled
         if t.name != "point_states"
     ]
-    assert operations[:7] == [
+    assert operations[:10] == [
         "copy_gate.acquire",
+        "copy_order.get",
         "start_copy",
         "timer",
         "copy_gate.acquire",
+        "copy_order.get",
         "start_copy",
         "timer",
         "copy_gate.acquire",
+        "copy_order.get",
     ]
 
 
@@ -233,3 +236,16 @@ def test_no_copy_starts_after_the_lease_was_lost_while_the_disk_was_busy():
     )
 
     assert started_without_lease == []
+
+
+def test_each_copy_is_recorded_as_its_disks_newest_and_handed_to_the_next():
+    azure, gate = FakeAzure(), FakeGate()
+    first, _, _ = replicate(azure, gate)
+    [(key, newest)] = gate.newest.items()
+    assert key.startswith("westus2|")
+    assert newest["replicaId"] == first["replica"]["id"]
+    assert newest["slot"] == SOURCE.slot.isoformat()
+    # The next copy of the same disk (a later run) is told about it.
+    _, context, _ = replicate(azure, gate)
+    [call] = context.calls("start_copy")
+    assert call.input["newestCopy"] == newest

@@ -7,6 +7,7 @@ import pytest
 
 from diskdr.backup import (
     DiskOutcome,
+    NewestCopy,
     PolicyRef,
     copy_action,
     copy_job,
@@ -65,30 +66,33 @@ def test_group_state(states, expected):
 def test_copy_action_adopts_waits_skips_or_starts():
     p0, p1 = point(hours=0), point(hours=4)
     r0 = point(hours=0, role="replica", source=p0)
-    assert copy_action(p1, []) == ("start", None)
-    assert copy_action(p0, [r0]) == ("adopt", r0)
-    in_flight = replace(r0, state="pending")
-    assert copy_action(p1, [in_flight]) == ("busy", in_flight)
     r1 = point(hours=4, role="replica", source=p1)
-    assert copy_action(p0, [r1]) == ("superseded", r1)
-    assert copy_action(p1, [r0]) == ("start", None)
+    assert copy_action(p1, None, None, None) == "start"
+    assert copy_action(p0, r0, None, None) == "adopt"
+    in_flight = replace(r0, state="pending")
+    assert copy_action(p1, None, NewestCopy.of(in_flight, p0), in_flight) == "busy"
+    assert copy_action(p0, None, NewestCopy.of(r1, p1), r1) == "superseded"
+    assert copy_action(p1, None, NewestCopy.of(r0, p0), r0) == "start"
 
 
-def test_copy_action_ignores_failed_replicas_and_other_disks():
+def test_copy_action_ignores_failed_or_vanished_newest_copies_and_failed_own_replicas():
     p0, p1 = point(hours=0), point(hours=4)
-    failed_newer = replace(point(hours=4, role="replica", source=p1), state="failed")
-    other_disk = point(disk="d9", hours=8, role="replica", source=point(disk="d9", hours=8))
-    recreated = point(hours=8, role="replica", uid="uid-new", source=point(hours=8, uid="uid-new"))
-    assert copy_action(p0, [failed_newer, other_disk, recreated]) == ("start", None)
+    r1 = point(hours=4, role="replica", source=p1)
+    failed_newer = replace(r1, state="failed")
+    assert copy_action(p0, None, NewestCopy.of(r1, p1), failed_newer) == "start"
+    assert copy_action(p0, None, NewestCopy.of(r1, p1), None) == "start"
+    own_failed = replace(point(hours=0, role="replica", source=p0), state="failed")
+    assert copy_action(p0, own_failed, None, None) == "start"
 
 
 def test_copy_order_follows_source_creation_time_when_known():
     late_old_slot = replace(point(hours=0), created_at=T0 + timedelta(hours=5))
     p1 = point(hours=4)
     r1 = point(hours=4, role="replica", source=p1)
-    created = {r1.source_id: T0 + timedelta(hours=4, seconds=30)}
     # The 0h point was created after the 4h one (a late catch-up): copying it is in order.
-    assert copy_action(late_old_slot, [r1], created)[0] == "start"
+    assert copy_action(late_old_slot, None, NewestCopy.of(r1, p1), r1) == "start"
+    assert NewestCopy.of(r1, p1).is_newer_than(point(hours=0))
+    assert NewestCopy.from_dict(NewestCopy.of(r1, p1).to_dict()) == NewestCopy.of(r1, p1)
 
 
 def test_only_per_disk_consistency_is_supported_yet():
