@@ -38,6 +38,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/retention.py
 	$(PY) bench/devhost_fanout.py
+	$(PY) bench/backup_cycle.py
 	$(PY) bench/emulator_rps.py
 
 clean:
