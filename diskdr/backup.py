@@ -199,7 +199,7 @@ class RunOptions(JsonModel):
 
     vm_batch_size: int = 10  # VMs whose points are taken at once
     vms_in_flight: int = 100  # VMs waiting for their points / copies at once
-    max_copies: int = 100
+    max_copies: int = 50
     group_deadline_seconds: float = 7200.0
     copy_deadline_seconds: float = 86400.0
     prune: bool = True

@@ -191,7 +191,12 @@ class Service:
             )
         except AzureError as error:
             log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
-            return {"action": "start", "error": Failure.from_error(error).to_dict()}
+            failure = Failure.from_error(error)
+            if error.status == 409:
+                # A CopyStart refused for a copy limit (copies of other tools or installs
+                # share Azure's cap, one copy per disk, creation order): wait, try again.
+                failure = replace(failure, transient=True)
+            return {"action": "start", "error": failure.to_dict()}
         return {"action": "start", "replica": replica.to_dict()}
 
     # --- pruning -------------------------------------------------------------------------

@@ -93,7 +93,7 @@ class Settings:
     tick_schedule: str = DEFAULT_TICK_SCHEDULE
     vm_batch_size: int = 10
     vms_in_flight: int = 100
-    max_copies_per_region: int = 100
+    max_copies_per_region: int = 50
     prune_dry_run: bool = False
     group_deadline: timedelta = timedelta(hours=2)
     copy_deadline: timedelta = timedelta(hours=24)
@@ -145,7 +145,8 @@ class Settings:
             tick_schedule=tick_schedule(env),
             vm_batch_size=_int_setting(env, "DISKDR_VM_BATCH_SIZE", 10, 1, 500),
             vms_in_flight=_int_setting(env, "DISKDR_MAX_VMS_IN_FLIGHT", 100, 1, 1000),
-            max_copies_per_region=_int_setting(env, "DISKDR_MAX_COPIES_PER_REGION", 100, 1, 100),
+            # Half of Azure's 100: the cap is shared with copies other tools make.
+            max_copies_per_region=_int_setting(env, "DISKDR_MAX_COPIES_PER_REGION", 50, 1, 100),
             prune_dry_run=_bool_setting(env, "DISKDR_PRUNE_DRY_RUN", False),
             group_deadline=_duration(env, "DISKDR_GROUP_DEADLINE", "PT2H"),
             copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),

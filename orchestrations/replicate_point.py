@@ -52,7 +52,10 @@ def replicate_point(context: df.DurableOrchestrationContext):
                 )
             )
         result = yield from copy_and_wait(context, job, gate, lease, deadline)
-        yield context.call_entity(gate, "release", context.instance_id)
+        if (result.get("error") or {}).get("code") != "CopyTimeout":
+            yield context.call_entity(gate, "release", context.instance_id)
+        # else: Azure is still copying; the lease lapses on its own (LEASE_TTL), so the
+        # copy keeps its slot a while longer instead of letting another copy exceed the cap.
         return result
     except Exception as error:  # an unexpected failure still reports, and frees the slot
         context.signal_entity(gate, "release", context.instance_id)

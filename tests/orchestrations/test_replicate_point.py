@@ -175,14 +175,24 @@ def test_a_copy_that_fails_reports_its_copy_completion_error_code():
     assert gate_operations(context)[-1] == "release"
 
 
-def test_a_copy_not_done_by_the_deadline_times_out_with_its_progress():
-    azure = FakeAzure(replica_states={"web-os": ["pending:10", "pending:45"]})
-    outcome, context, _ = replicate(azure, deadline=600)
+def test_a_copy_not_done_by_the_deadline_times_out_and_keeps_its_slot_until_the_lease_lapses():
+    azure, gate = FakeAzure(replica_states={"web-os": ["pending:10", "pending:45"]}), FakeGate()
+    request = {
+        "copy": copy_job(SOURCE, GOLD, INSTALL).to_dict(),
+        "maxCopies": 100,
+        "deadlineSeconds": 600,
+    }
+    context = FakeContext(request, instance_id=INSTANCE)
+    responders = {**azure.responders(), **gate.responders()}
+    outcome = run(orchestrator_function(replicate_point), context, responders)
 
     assert outcome["error"]["code"] == "CopyTimeout"
     assert outcome["replica"]["completionPercent"] == 45.0
     assert context.current_utc_datetime - context.started_at == timedelta(seconds=600)
-    assert gate_operations(context)[-1] == "release"
+    # Azure is still copying: the slot stays taken (the lease lapses by itself) so that
+    # another copy cannot push the region past its cap.
+    assert "release" not in gate_operations(context)
+    assert gate.holders == [INSTANCE]
 
 
 def test_a_replica_that_vanishes_while_copying_is_reported():

@@ -23,7 +23,7 @@ def test_defaults_follow_the_design_table(tmp_path):
     assert loaded.policy_file == tmp_path / "policies.yaml"
     assert loaded.arm_endpoint == "https://management.azure.com"
     assert (loaded.credential, loaded.tick_schedule) == ("default", "0 */5 * * * *")
-    assert loaded.ca_bundle is None and loaded.max_copies_per_region == 100
+    assert loaded.ca_bundle is None and loaded.max_copies_per_region == 50
 
 
 @pytest.mark.parametrize(
