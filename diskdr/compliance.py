@@ -76,9 +76,11 @@ def evaluate_vm(
     policy: Policy,
     points: Sequence[RecoveryPoint],
     now: datetime,
+    rpo: timedelta | None = None,
 ) -> VmCompliance:
-    """Compliance of one VM given (at least) all of its points."""
-    rpo = effective_rpo(policy, now)
+    """Compliance of one VM given (at least) all of its points (``rpo``: the policy's
+    effective RPO, when the caller already computed it)."""
+    rpo = rpo or effective_rpo(policy, now)
     vm_tag = id_tag_value(vm.id)
     wanted = {id_tag_value(disk.id) for disk in vm.disks}
     mine = [p for p in points if p.vm_id == vm_tag and p.policy == policy.name]

@@ -201,24 +201,35 @@ class Service:
 
     # --- pruning -------------------------------------------------------------------------
     def all_points(self) -> list[RecoveryPoint]:
+        return self._listing()[0]
+
+    def _listing(self) -> tuple[list[RecoveryPoint], list[str]]:
+        """Our points in every subscription, and why resources with broken tags were left."""
         points: list[RecoveryPoint] = []
+        broken: list[str] = []
         for subscription in self.settings.subscription_ids:
             listing = self.port.list_points(subscription)
             for message in listing.broken:
                 log.error("left alone, tags broken: %s", message)
             points.extend(listing.points)
-        return points
+            broken.extend(listing.broken)
+        return points, broken
 
     def prune_plan(self, policy_name: str, now: datetime) -> PrunePlan:
+        """The prune decision; resources with our owner tag but broken tags are left alone
+        and named in the plan's notes."""
         policy = self.policies().get(policy_name)
-        return plan(
+        points, broken = self._listing()
+        decided = plan(
             policy.name,
-            self.all_points(),
+            points,
             policy.retention_rules(),
             policy.replica_rules(),
             now,
             self.install_id,
         )
+        notes = tuple(f"left alone, tags broken: {message}" for message in broken)
+        return replace(decided, notes=decided.notes + notes)
 
     def delete_point(self, point_id: str) -> dict[str, Any]:
         """Delete one of our points; ``{"id", "deleted": bool, "error"}``."""

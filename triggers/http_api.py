@@ -22,7 +22,7 @@ from diskdr.api import (
 )
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
-from diskdr.compliance import STATUS_ORDER, evaluate_vm
+from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo, vm_in_target
 from diskdr.naming import format_slot
@@ -300,11 +300,12 @@ def compliance_report(service: Service) -> dict[str, Any]:
     seen: set[str] = set()
     results = []
     for policy in service.policies().policies:
+        rpo = effective_rpo(policy, now)
         for vm in service.vms_for_policy(policy, listed):
             if vm.id.lower() in seen:  # a VM belongs to the first policy that selects it
                 continue
             seen.add(vm.id.lower())
-            results.append(evaluate_vm(vm, policy, points, now))
+            results.append(evaluate_vm(vm, policy, points, now, rpo))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
     return {
         "generatedAt": now.isoformat(),
