@@ -11,6 +11,7 @@ source disk at that slot. Exits non-zero if any check fails.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from twin.harness import SUBSCRIPTION, Twin
 HERE = Path(__file__).resolve().parent
 GOLD_SLOTS_WANTED = 4  # the catch-up slot at start plus three more the timer takes
 WRITE_MINUTE = 45  # guest writes land at HH:45 world time, between the slots
+SUB_ORCHESTRATION = re.compile(r":(vm|copy|prune|cycle)(:|$)")
 
 
 def say(text: str = "") -> None:
@@ -78,9 +80,10 @@ class Demo:
         return self.twin.clock.now()
 
     def instances(self) -> list[Any]:
+        """Top-level runs only: sub-orchestrations are ``<run>:vm:..``, ``:copy:..``, ..."""
         client = self.twin.host.client()
         statuses = self.twin.host.run(client.get_status_all())
-        return [s for s in statuses if ":" not in s.instance_id.split("Z", 1)[-1]]
+        return [s for s in statuses if not SUB_ORCHESTRATION.search(s.instance_id)]
 
     def progress(self) -> list[Any]:
         """Print runs that started or ended since the last call; the top-level runs."""
@@ -169,12 +172,12 @@ class Demo:
                 cell = f"{group['usable']}/{group['points']} usable"
                 by_slot.setdefault(group["slot"], {})[group["region"]] = cell
             copies = {
-                p["slot"]: p.get("completionPercent")
+                format_slot(datetime.fromisoformat(p["slot"])): p.get("completionPercent")
                 for p in body["points"]
                 if p["role"] == "replica"
             }
             for slot, regions in sorted(by_slot.items()):
-                copy = copies.get(slot.replace("Z", ":00+00:00"))
+                copy = copies.get(slot)
                 progress = f"  copy {copy:.0f}%" if copy is not None else ""
                 say(
                     f"    {slot}  eastus: {regions.get('eastus', '-'):<12} "
