@@ -2,12 +2,13 @@
 
 ``ComputeBackends`` (the world's ``"compute"`` backend) holds one ``ComputeBackend`` per
 subscription, composed of one mixin per resource type (disks, snapshots, VMs, restore point
-collections with their restore points), like moto's EC2 backend. ARM resource ids carry
-no region and a name is unique per resource group and type across regions, so resources
-are keyed by (resource group, name) within their subscription and carry their region; regional rules (copies in flight per target region, a
-snapshot family's members in a region, same-region sources) filter on it. Cross-region and
-cross-subscription lookups go through ``ComputeBackends.find`` (child resources such as
-disk restore points through their parent's ``child``).
+collections with their restore points), like moto's EC2 backend. ARM resource ids carry no
+region and a name is unique per resource group and type across regions, so resources are
+keyed by (resource group, name) within their subscription and carry their region; regional
+rules (copies in flight per target region, a snapshot family's members in a region, same-
+region sources) filter on it. Cross-region and cross-subscription lookups go through
+``ComputeBackends.find`` (child resources such as disk restore points through their parent's
+``child``).
 
 A new resource type is a new mixin plus its routes; the announcement helpers here feed
 Event Grid.
