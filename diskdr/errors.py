@@ -101,6 +101,9 @@ class ConflictError(AzureError):
 class ThrottledError(AzureError):
     """Azure throttled the call (HTTP 429) beyond what the SDK's retries absorbed."""
 
+    #: Seconds Azure asked the caller to wait (``Retry-After``), when the caller kept them.
+    retry_after: float | None = None
+
 
 class LimitReachedError(AzureError):
     """A platform limit was hit (e.g. ``SnapshotsLimitReached``); retrying does not help."""

@@ -7,6 +7,10 @@ replicated (the base of the next incremental copy) and any primary a copy is sti
 Only points whose owner tag is this install's ever reach here. Pure: the caller lists the
 points and deletes what ``remove`` names (cloud objects first; a failed delete is reported
 and retried on the next run).
+
+Disk restore points (policies with VM restore points) are kept or removed with their VM
+restore point: Azure deletes a restore point whole, so if any of its disks' points must
+stay, all of them stay. Their items name that restore point as their ``unit``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime
 from diskdr import retention
 from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import id_tag_value
+from diskdr.restore_points import VmRestorePoint, restore_point_of
 from diskdr.retention import PointInfo, RetentionRules
 
 
@@ -35,6 +40,7 @@ class PruneItem(JsonModel):
     group: str
     state: str
     reasons: tuple[str, ...] = ()
+    unit: str | None = None  # the VM restore point deleted with this point, if any
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ def _item(point: RecoveryPoint, reasons: tuple[str, ...] = ()) -> PruneItem:
         group=point.group,
         state=point.state,
         reasons=reasons,
+        unit=restore_point_of(point.id),
     )
 
 
@@ -135,6 +142,18 @@ def decide_set(
                 keep_reasons[member.id] = ("hold",)
             if member.state in ("creating", "pending") and member.id not in keep_reasons:
                 keep_reasons[member.id] = ("in-progress",)
+    # A VM restore point goes whole or stays whole: a member kept keeps the others.
+    units: dict[str, list[RecoveryPoint]] = defaultdict(list)
+    for point in points:
+        unit = restore_point_of(point.id)
+        if unit is not None:
+            units[unit].append(point)
+    for members in units.values():
+        kept = [m for m in members if m.id in keep_reasons]
+        if kept and len(kept) < len(members):
+            reasons = tuple(dict.fromkeys(r for m in kept for r in keep_reasons[m.id]))
+            for member in members:
+                keep_reasons.setdefault(member.id, reasons)
     keep = [_item(p, keep_reasons[p.id]) for p in points if p.id in keep_reasons]
     remove = [_item(p) for p in points if p.id not in keep_reasons]
     return keep, remove
@@ -179,4 +198,27 @@ def plan(
     order = lambda item: (item.region, item.vm_id, item.disk_id, item.slot)  # noqa: E731
     return PrunePlan(
         policy, tuple(sorted(keep, key=order)), tuple(sorted(remove, key=order)), tuple(notes)
+    )
+
+
+def restore_point_leftovers(
+    policy: str, failed: Iterable[VmRestorePoint], owner: str
+) -> tuple[PruneItem, ...]:
+    """Items removing the policy's failed VM restore points (a failed create leaves one
+    behind, holding no disk restore point; diskdr deletes it at once, these are the ones
+    that delete did not reach)."""
+    return tuple(
+        PruneItem(
+            id=point.id,
+            region=point.region,
+            role=point.role,
+            vm_id=point.vm_id,
+            disk_id="",
+            slot=point.slot,
+            group=point.group,
+            state="failed",
+            unit=point.id,
+        )
+        for point in failed
+        if point.owner == owner and point.policy == policy and point.state == "failed"
     )

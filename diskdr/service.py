@@ -21,6 +21,7 @@ from azure.mgmt.compute.models import CreationData
 
 from diskdr.azure.clients import Clients
 from diskdr.azure.compute import ComputePort, snapshot_resource_id
+from diskdr.azure.restore_points import RestorePointPort
 from diskdr.backup import (
     CopyJob,
     DiskOutcome,
@@ -34,7 +35,9 @@ from diskdr.inventory import VmInfo, protected_disks, vm_in_target
 from diskdr.model import RecoveryPoint
 from diskdr.naming import id_tag_value, parse_resource_id
 from diskdr.policy import Policy, PolicySet, load_policy_file
-from diskdr.prune import PrunePlan, plan
+from diskdr.prune import PrunePlan, plan, restore_point_leftovers
+from diskdr.restore_point_steps import RestorePointSteps
+from diskdr.restore_points import VmRestorePoint, deletion_unit, is_restore_point_id
 from diskdr.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +70,10 @@ class Service:
 
     def __init__(self, settings: Settings, port: ComputePort | None = None) -> None:
         self.settings = settings
-        self.port = port or ComputePort(Clients(settings))
+        clients = Clients(settings)
+        self.port = port or ComputePort(clients)
+        # VM restore points (consistency vm-crash / vm-app): take, read, copy.
+        self.restore_points = RestorePointSteps(RestorePointPort(clients), settings.install_id)
         self.policy_file = PolicyFile(settings.policy_file)
 
     @property
@@ -203,23 +209,32 @@ class Service:
     def all_points(self) -> list[RecoveryPoint]:
         return self._listing()[0]
 
-    def _listing(self) -> tuple[list[RecoveryPoint], list[str]]:
-        """Our points in every subscription, and why resources with broken tags were left."""
+    def _listing(self) -> tuple[list[RecoveryPoint], list[str], list[VmRestorePoint]]:
+        """Our points in every subscription (snapshots and disk restore points), why
+        resources with broken tags were left, and our failed restore points (they hold no
+        disk restore point, so no recovery point stands for them)."""
         points: list[RecoveryPoint] = []
         broken: list[str] = []
+        failed: list[VmRestorePoint] = []
         for subscription in self.settings.subscription_ids:
             listing = self.port.list_points(subscription)
-            for message in listing.broken:
+            restore_points = self.restore_points.listing(subscription)
+            for message in (*listing.broken, *restore_points.broken):
                 log.error("left alone, tags broken: %s", message)
             points.extend(listing.points)
             broken.extend(listing.broken)
-        return points, broken
+            for restore_point in restore_points.restore_points:
+                points.extend(restore_point.points)
+                if restore_point.state == "failed" and not restore_point.points:
+                    failed.append(restore_point)
+            broken.extend(restore_points.broken)
+        return points, broken, failed
 
     def prune_plan(self, policy_name: str, now: datetime) -> PrunePlan:
         """The prune decision; resources with our owner tag but broken tags are left alone
         and named in the plan's notes."""
         policy = self.policies().get(policy_name)
-        points, broken = self._listing()
+        points, broken, failed = self._listing()
         decided = plan(
             policy.name,
             points,
@@ -229,12 +244,17 @@ class Service:
             self.install_id,
         )
         notes = tuple(f"left alone, tags broken: {message}" for message in broken)
-        return replace(decided, notes=decided.notes + notes)
+        leftovers = restore_point_leftovers(policy.name, failed, self.install_id)
+        return replace(decided, remove=decided.remove + leftovers, notes=decided.notes + notes)
 
     def delete_point(self, point_id: str) -> dict[str, Any]:
-        """Delete one of our points; ``{"id", "deleted": bool, "error"}``."""
+        """Delete one of our points; ``{"id", "deleted": bool, "error"}``. A VM restore
+        point (or any of its disk restore points) is deleted whole."""
         try:
-            deleted = self.port.delete_point(point_id)
+            if is_restore_point_id(deletion_unit(point_id)):
+                deleted = self.restore_points.port.delete(deletion_unit(point_id))
+            else:
+                deleted = self.port.delete_point(point_id)
         except AzureError as error:
             log.warning("delete of %s failed: %s", point_id, error)
             return {"id": point_id, "deleted": False, "error": Failure.from_error(error).to_dict()}
@@ -245,9 +265,11 @@ class Service:
         """This install's points of one VM, in every region."""
         subscription = parse_resource_id(vm_id).subscription_id
         listing = self.port.list_points(subscription)
+        restore_points = self.restore_points.listing(subscription).restore_points
         wanted = id_tag_value(vm_id)
+        found = [*listing.points, *(p for rp in restore_points for p in rp.points)]
         return sorted(
-            (p for p in listing.points if p.vm_id == wanted),
+            (p for p in found if p.vm_id == wanted),
             key=lambda p: (p.slot, p.role, p.region, p.disk_id),
         )
 

@@ -1,8 +1,9 @@
 """prune_policy: apply a policy's retention to its points in every region.
 
 The decision is one activity (list + pure retention, at the orchestration's clock); the
-deletes fan out in small batches. A failed delete is reported and the point stays listed,
-so the next run tries again. With ``dryRun`` nothing is deleted.
+deletes fan out in small batches, one per *unit*: a snapshot, or a VM restore point with
+all of its disk restore points (Azure deletes it whole). A failed delete is reported and
+the point stays listed, so the next run tries again. With ``dryRun`` nothing is deleted.
 """
 
 import azure.durable_functions as df
@@ -22,18 +23,23 @@ def prune_policy(context: df.DurableOrchestrationContext):
     deleted: list[str] = []
     failed: list[dict] = []
     if not request.get("dryRun"):
-        remove = [item["id"] for item in plan["remove"]]
+        units: dict[str, list[str]] = {}  # what to delete -> the plan's items it removes
+        for item in plan["remove"]:
+            units.setdefault(item.get("unit") or item["id"], []).append(item["id"])
+        remove = list(units)
         for start in range(0, len(remove), DELETE_BATCH):
             batch = remove[start : start + DELETE_BATCH]
             context.set_custom_status({"phase": "deleting", "done": start, "of": len(remove)})
             results = yield context.task_all(
                 [context.call_activity(delete_point, i) for i in batch]
             )
-            for result in results:
+            for unit, result in zip(batch, results, strict=True):
                 if result.get("error"):
-                    failed.append(result)
+                    failed.append(
+                        result if units[unit] == [unit] else {**result, "points": units[unit]}
+                    )
                 else:
-                    deleted.append(result["id"])
+                    deleted.extend(units[unit])
     return {
         "dryRun": bool(request.get("dryRun")),
         "plan": plan,

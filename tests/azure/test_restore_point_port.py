@@ -1,0 +1,289 @@
+"""diskdr's restore point port and steps against the emulator, through the real
+azure-mgmt-compute client: collections per VM and install, idempotent takes, one instant
+for every disk, excluded disks, Azure's limits checked before asking, failed leftovers,
+cross-region copies, listing by the collection's owner tag, deletes as a unit."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+
+from diskdr import clock
+from diskdr.azure.clients import Clients
+from diskdr.azure.compute import ComputePort
+from diskdr.azure.restore_points import RestorePointPort
+from diskdr.backup import PolicyRef
+from diskdr.errors import ConflictError
+from diskdr.inventory import VmInfo
+from diskdr.naming import TAG_OWNER, collection_name, group_id, id_tag_value
+from diskdr.restore_point_steps import RestorePointSteps
+from diskdr.restore_points import (
+    LIMIT_MARGIN,
+    RestorePointTake,
+    restore_point_copy_job,
+    restore_point_job,
+)
+from diskdr.settings import Settings
+from emulator import EmulatorServer
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-app"
+VM = f"{RG}/providers/Microsoft.Compute/virtualMachines/vm1"
+SLOT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+INSTALL = "rp-port-test"
+CRASH = PolicyRef("gold", "vm-crash", replica_region="westus2", replica_resource_group="rg-dr")
+APP = PolicyRef("gold", "vm-app")
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    with EmulatorServer(time_scale=600) as server:
+        yield server
+
+
+@pytest.fixture
+def env(emulator, monkeypatch):
+    """A fresh estate (vm1: OS disk and two data disks), the steps of this install, and the
+    app's clock set to the emulator's world clock."""
+    monkeypatch.setattr(clock, "_default", emulator.clock)
+    emulator.control.reset()
+    emulator.control.estate(
+        {
+            "subscriptions": [
+                {
+                    "id": SUB,
+                    "resourceGroups": [
+                        {
+                            "name": "rg-app",
+                            "location": "eastus",
+                            "vms": [
+                                {
+                                    "name": "vm1",
+                                    "osDisk": {"sizeGB": 32, "sku": "Premium_LRS"},
+                                    "dataDisks": [
+                                        {"lun": 0, "sizeGB": 64, "sku": "Premium_LRS"},
+                                        {"lun": 1, "sizeGB": 64, "sku": "StandardSSD_LRS"},
+                                    ],
+                                }
+                            ],
+                        },
+                        {"name": "rg-dr", "location": "westus2"},
+                    ],
+                }
+            ]
+        }
+    )
+    return Env(emulator)
+
+
+def poll(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    """Call ``predicate`` until it returns something truthy, within a generous deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"{what}: not reached after {timeout} s")
+
+
+def usable(state):
+    known, restore_point = state
+    return restore_point if known and restore_point and restore_point.state == "usable" else None
+
+
+class Env:
+    def __init__(self, emulator: EmulatorServer, install: str = INSTALL) -> None:
+        self.emulator = emulator
+        settings = Settings.from_env(
+            {
+                "DISKDR_SUBSCRIPTION_IDS": SUB,
+                "DISKDR_INSTALL_ID": install,
+                "DISKDR_ARM_ENDPOINT": emulator.url,
+                "DISKDR_CA_BUNDLE": emulator.ca_path,
+                "DISKDR_CREDENTIAL": "emulator",
+            }
+        )
+        clients = Clients(settings)
+        self.install = install
+        self.port = RestorePointPort(clients)
+        self.steps = RestorePointSteps(self.port, install)
+        self.compute = clients.compute(SUB)
+        (self.vm,) = ComputePort(clients).list_vms(SUB)
+
+    @property
+    def control(self):
+        return self.emulator.control
+
+    def protected(self) -> VmInfo:
+        """vm1 with its OS disk and lun 0 (lun 1 is excluded by the policy)."""
+        disks = tuple(d for d in self.vm.disks if d.lun != 1)
+        return VmInfo(self.vm.id, self.vm.name, self.vm.location, self.vm.tags, disks)
+
+    def take(self, slot: datetime = SLOT, policy: PolicyRef = CRASH) -> RestorePointTake:
+        return self.steps.take(restore_point_job(self.protected(), slot, policy, self.install))
+
+    def creates(self) -> int:
+        return self.control.stats()["requests"].get("RestorePoints_Create", 0)
+
+    def violations(self) -> list[str]:
+        return [v["limit"] for v in self.control.stats()["limitViolations"]]
+
+
+def test_take_makes_the_collection_and_one_point_of_every_protected_disk(env):
+    disks = {d.lun: d.id for d in env.vm.disks}
+    before = {d: env.control.content(d)["digest"] for d in disks.values()}
+    take = env.take()
+    point = take.restore_point
+    assert take.error is None and point is not None and point.state == "usable"
+    assert point.slot == SLOT and point.group == group_id(INSTALL, VM, SLOT)
+    assert point.consistency == "crash-multi" and point.role == "primary"
+    assert point.owner == INSTALL and point.policy == "gold"
+    # The policy's excluded disk (lun 1) is not in the restore point.
+    captured = {p.disk_id: p for p in point.points}
+    assert set(captured) == {id_tag_value(disks[None]), id_tag_value(disks[0])}
+    uids = {id_tag_value(d.id): d.unique_id.lower() for d in env.vm.disks}
+    instants = set()
+    for disk_tag, disk_point in captured.items():
+        assert disk_point.disk_uid == uids[disk_tag] and disk_point.state == "usable"
+        assert disk_point.group == point.group and disk_point.created_at == point.created_at
+        content = env.control.content(disk_point.id)
+        assert content["consistencyMode"] == "CrashConsistent"
+        assert content["digest"] == before[content["sourceDiskId"]]
+        instants.add(content["capturedAt"])
+    assert len(instants) == 1
+    collection = env.compute.restore_point_collections.get("rg-app", collection_name(VM, INSTALL))
+    assert collection.source.id.lower() == VM.lower()
+    assert collection.tags == {
+        TAG_OWNER: INSTALL,
+        "diskdr-policy": "gold",
+        "diskdr-vm": id_tag_value(VM),
+        "diskdr-role": "primary",
+    }
+
+
+def test_take_is_idempotent_and_a_second_slot_waits_for_azures_spacing(env):
+    first = env.take().restore_point
+    again = env.take().restore_point
+    assert again == first and env.creates() == 1
+    later = env.take(SLOT + timedelta(hours=1))
+    # Only minutes of world time passed: Azure would refuse a second crash-consistent
+    # point within the hour, so nothing is asked and the take says from when it may be.
+    assert later.restore_point is None and later.error.code == "RestorePointTooSoon"
+    assert later.not_before == first.created_at + timedelta(hours=1) + LIMIT_MARGIN
+    assert later.retry_later and env.creates() == 1
+    # Application-consistent points have their own spacing.
+    app = env.take(SLOT + timedelta(hours=1), APP).restore_point
+    assert app is not None and app.state == "usable" and app.consistency == "app"
+    assert env.violations() == []
+
+
+def test_a_failed_point_is_deleted_and_made_again(env):
+    job = restore_point_job(env.protected(), SLOT, APP, INSTALL)
+    env.control.set_guest(VM, agentReady=False)
+    refused = env.steps.take(job)
+    assert refused.error.code == "VMAgentStatusCommunicationError" and not refused.retry_later
+    # The failed leftover was deleted; one left by someone else's try is deleted on the
+    # next take and the point made again.
+    points = env.compute.restore_point_collections.get(
+        "rg-app", job.collection_name, expand="restorePoints"
+    ).restore_points
+    assert points == []
+    with pytest.raises(HttpResponseError):
+        env.compute.restore_points.begin_create(
+            "rg-app", job.collection_name, job.name, {"properties": {}}
+        ).result()
+    assert env.compute.restore_points.get("rg-app", job.collection_name, job.name)
+    env.control.set_guest(VM, agentReady=True)
+    remade = env.steps.take(job).restore_point
+    assert remade is not None and remade.state == "usable" and remade.name == job.name
+
+
+def test_a_collection_of_another_install_is_left_alone(env):
+    job = restore_point_job(env.protected(), SLOT, CRASH, INSTALL)
+    env.compute.restore_point_collections.create_or_update(
+        "rg-app",
+        job.collection_name,
+        {
+            "location": "eastus",
+            "tags": {TAG_OWNER: "someone-else"},
+            "properties": {"source": {"id": VM}},
+        },
+    )
+    take = env.steps.take(job)
+    assert take.error.code == "NameOwnedByOther" and take.restore_point is None
+    assert env.creates() == 0
+
+
+def test_a_429_from_azure_says_when_to_ask_again(env):
+    # Another tool's points of the VM fill Azure's three creates per hour: diskdr cannot
+    # see them in its own collection, Azure refuses, and the take says when to ask again.
+    env.control.config(limits={"restorePointsPerVmPerHour": 1})
+    env.compute.restore_point_collections.create_or_update(
+        "rg-app", "other-tool", {"location": "eastus", "properties": {"source": {"id": VM}}}
+    )
+    env.compute.restore_points.begin_create(
+        "rg-app", "other-tool", "theirs", {"properties": {"consistencyMode": "CrashConsistent"}}
+    ).result()
+    now = env.emulator.clock.now()
+    take = env.take()
+    assert take.error.status == 429 and take.retry_later
+    assert now < take.not_before <= now + timedelta(hours=1, minutes=1)
+    assert env.creates() == 2  # one refusal, not retried by the SDK
+
+
+def test_copy_state_listing_and_delete(env):
+    primary = env.take().restore_point
+    job = restore_point_copy_job(VM, primary.points, CRASH, INSTALL)
+    started = env.steps.start_copy(job)
+    assert started["action"] == "start" and not started.get("error")
+    replica_id = started["replica"]["id"]
+    assert "/resourceGroups/rg-dr/" in replica_id
+    # The copy's data crosses regions after the create (world time runs 600 times faster).
+    replica = poll(lambda: usable(env.steps.state(replica_id)), what="the copy to complete")
+    assert replica.role == "replica" and replica.region == "westus2"
+    assert replica.slot == SLOT and replica.group == primary.group
+    assert replica.source_id == id_tag_value(primary.id)
+    sources = {p.disk_id: p.source_id for p in replica.points}
+    assert sources == {p.disk_id: id_tag_value(p.id) for p in primary.points}
+    # A re-run adopts the copy.
+    assert env.steps.start_copy(job)["action"] == "adopt"
+
+    # Listing: ours, by the collections' owner tag; a stranger's collection is not read and
+    # a point of a name diskdr never gives, in our collection, is reported and left alone.
+    env.control.config(limits={"appConsistentSpacingSeconds": 1})
+    env.compute.restore_point_collections.create_or_update(
+        "rg-app", "theirs", {"location": "eastus", "properties": {"source": {"id": VM}}}
+    )
+    env.compute.restore_points.begin_create(
+        "rg-app", "theirs", "rp1", {"properties": {"consistencyMode": "ApplicationConsistent"}}
+    ).result()
+    env.compute.restore_points.begin_create(
+        "rg-app", collection_name(VM, INSTALL), "hand-made", {"properties": {}}
+    ).result()
+    listing = env.steps.listing(SUB)
+    assert sorted(p.id for p in listing.restore_points) == sorted([primary.id, replica.id])
+    assert len(listing.broken) == 1 and "hand-made" in listing.broken[0]
+    listed = {p.id: p for p in listing.restore_points}
+    assert listed[primary.id].points == primary.points
+
+    # Deletes: whole restore points, only in our collections, never while on hold.
+    with pytest.raises(ConflictError) as refused:
+        env.port.delete(
+            f"{RG}/providers/Microsoft.Compute/restorePointCollections/theirs/restorePoints/rp1"
+        )
+    assert refused.value.code == "NotOwned"
+    env.compute.restore_point_collections.update(
+        "rg-dr", job.collection_name, {"tags": {**job.collection_tags, "diskdr-hold": "audit"}}
+    )
+    with pytest.raises(ConflictError) as held:
+        env.port.delete(replica.id)
+    assert held.value.code == "PointOnHold"
+    assert env.port.delete(primary.id) is True
+    assert env.port.delete(primary.id) is False
+    assert env.steps.state(primary.id) == (True, None)

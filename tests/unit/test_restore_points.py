@@ -1,0 +1,322 @@
+"""VM restore points as recovery points: identity from the collection and the name, state,
+Azure's limits, copy order, disk outcomes, and pruning a restore point as a unit."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from diskdr.backup import Failure, NewestCopy, PolicyRef
+from diskdr.errors import PointTagsError
+from diskdr.inventory import DiskInfo, VmInfo
+from diskdr.naming import collection_name, group_id, id_tag_value, restore_point_name
+from diskdr.prune import plan, restore_point_leftovers
+from diskdr.restore_points import (
+    LIMIT_MARGIN,
+    CollectionView,
+    DiskRestorePointView,
+    RestorePointView,
+    VmRestorePoint,
+    admission,
+    collection_of,
+    collection_tags,
+    copy_action,
+    copy_window,
+    deletion_unit,
+    disk_outcomes,
+    restore_point_copy_job,
+    restore_point_job,
+    restore_point_of,
+    slot_of_name,
+    to_vm_restore_point,
+    with_copy,
+)
+from diskdr.retention import RetentionRules
+
+SUB = "00000000-0000-0000-0000-000000000001"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg-app/providers/Microsoft.Compute"
+DR = f"/subscriptions/{SUB}/resourceGroups/rg-dr/providers/Microsoft.Compute"
+VM = f"{RG}/virtualMachines/vm-web-1"
+INSTALL = "install-a"
+SLOT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+CRASH = PolicyRef("gold", "vm-crash", replica_region="westus2", replica_resource_group="rg-dr")
+DISKS = (
+    DiskInfo(f"{RG}/disks/vm-web-1-osdisk", "vm-web-1-osdisk", "eastus", "Premium_LRS", 32, "U0"),
+    DiskInfo(
+        f"{RG}/disks/vm-web-1-data-0", "vm-web-1-data-0", "eastus", "Premium_LRS", 64, "U1", 0
+    ),
+)
+MACHINE = VmInfo(VM, "vm-web-1", "eastus", {}, DISKS)
+
+
+def collection(role: str = "primary", install: str = INSTALL, **tags: str) -> CollectionView:
+    if role == "primary":
+        cid = f"{RG}/restorePointCollections/{collection_name(VM, install)}"
+        source, base = VM, collection_tags(install, "gold", VM, "primary")
+    else:
+        cid = f"{DR}/restorePointCollections/{collection_name(VM, install, 'replica')}"
+        source = f"{RG}/restorePointCollections/{collection_name(VM, install)}"
+        base = collection_tags(install, "gold", VM, "replica", source=source)
+    region = "eastus" if role == "primary" else "westus2"
+    return CollectionView(cid, cid.rsplit("/", 1)[1], region, source, {**base, **tags})
+
+
+def view(
+    slot: datetime = SLOT,
+    role: str = "primary",
+    provisioning: str = "Succeeded",
+    mode: str = "CrashConsistent",
+    disks: tuple[DiskRestorePointView, ...] | None = None,
+    name: str | None = None,
+    disk_count: int = len(DISKS),
+    created: datetime | None = None,
+) -> RestorePointView:
+    owner = collection(role)
+    name = name or restore_point_name(INSTALL, VM, slot, role)  # type: ignore[arg-type]
+    rp_id = f"{owner.id}/restorePoints/{name}"
+    if disks is None:
+        disks = tuple(
+            DiskRestorePointView(f"{rp_id}/diskRestorePoints/{d.name}_x", d.id, d.unique_id)
+            for d in DISKS[:disk_count]
+        )
+    return RestorePointView(
+        rp_id,
+        name,
+        provisioning,
+        mode,
+        created or slot + timedelta(seconds=40),
+        "source-rp" if role == "replica" else None,
+        disks,
+    )
+
+
+def record(**kwargs) -> VmRestorePoint:
+    role = kwargs.get("role", "primary")
+    result = to_vm_restore_point(collection(role), view(**kwargs), INSTALL)
+    assert result is not None
+    return result
+
+
+# --- identity --------------------------------------------------------------------------------
+def test_slot_and_group_come_from_the_deterministic_name():
+    point = record()
+    assert point.slot == SLOT and point.group == group_id(INSTALL, VM, SLOT)
+    assert point.vm_id == id_tag_value(VM) and point.consistency == "crash-multi"
+    assert [p.disk_id for p in point.points] == [id_tag_value(d.id) for d in DISKS]
+    assert [p.disk_uid for p in point.points] == ["u0", "u1"]
+    for disk_point in point.points:
+        assert (disk_point.group, disk_point.slot, disk_point.role) == (
+            point.group,
+            SLOT,
+            "primary",
+        )
+        assert disk_point.consistency == "crash-multi" and disk_point.policy == "gold"
+        assert restore_point_of(disk_point.id) == point.id
+        assert deletion_unit(disk_point.id) == point.id
+    assert collection_of(point.id) == collection().id
+    assert slot_of_name(point.name, INSTALL, VM, "primary") == SLOT
+    assert slot_of_name(point.name, "install-b", VM, "primary") is None
+    assert slot_of_name(point.name, INSTALL, VM, "replica") is None
+
+
+def test_application_consistency_and_replicas():
+    assert record(mode="ApplicationConsistent").consistency == "app"
+    # Azure's label for Linux points without scripts: no more than crash-consistent claimed.
+    assert record(mode="FileSystemConsistent").consistency == "crash-multi"
+    replica = record(role="replica")
+    assert replica.role == "replica" and replica.region == "westus2"
+    assert replica.source_id == "source-rp" and replica.slot == SLOT
+
+
+def test_not_ours_is_none_and_ours_but_unreadable_raises():
+    assert to_vm_restore_point(collection(install="install-b"), view(), INSTALL) is None
+    with pytest.raises(PointTagsError, match="not the one diskdr gives"):
+        to_vm_restore_point(collection(), view(name="hand-made"), INSTALL)
+    other_slot_name = restore_point_name("install-b", VM, SLOT)
+    with pytest.raises(PointTagsError):
+        to_vm_restore_point(collection(), view(name=other_slot_name), INSTALL)
+    broken = replace(collection(), tags={"diskdr-owner": INSTALL, "diskdr-role": "primary"})
+    with pytest.raises(PointTagsError, match="diskdr-policy: missing"):
+        to_vm_restore_point(broken, view(), INSTALL)
+
+
+def test_a_hold_on_the_collection_holds_every_point():
+    held = to_vm_restore_point(collection(**{"DiskDR-Hold": "legal"}), view(), INSTALL)
+    assert held is not None and held.hold and all(p.hold for p in held.points)
+
+
+# --- state -----------------------------------------------------------------------------------
+def disk(state: dict) -> DiskRestorePointView:
+    return DiskRestorePointView(f"{RG}/x/diskRestorePoints/d", DISKS[0].id, "u0", **state)
+
+
+@pytest.mark.parametrize(
+    ("provisioning", "fields", "expected"),
+    [
+        ("Creating", {}, "creating"),
+        ("Failed", {}, "failed"),
+        ("Succeeded", {}, "usable"),
+        ("Succeeded", {"replication": "inprogress", "completion_percent": 40.0}, "pending"),
+        ("Succeeded", {"replication": "failed"}, "failed"),
+        ("Succeeded", {"replication": "succeeded", "completion_percent": 100.0}, "usable"),
+        ("Succeeded", {"access_state": "Pending"}, "pending"),
+        ("Succeeded", {"access_state": "InstantAccess"}, "usable"),
+    ],
+)
+def test_disk_restore_point_states(provisioning, fields, expected):
+    point = record(provisioning=provisioning, disks=(disk(fields),))
+    assert point.points[0].state == expected
+    assert point.state == expected
+
+
+def test_a_restore_point_is_usable_only_when_every_disk_is():
+    point = record(disks=(disk({}), disk({"access_state": "Pending"})))
+    assert point.state == "pending"
+    assert record(disks=()).state == "failed"
+
+
+# --- limits ------------------------------------------------------------------------------------
+def existing(minutes_ago: float, mode="CrashConsistent", provisioning="Succeeded", copy=False):
+    now = SLOT
+    return RestorePointView(
+        f"rp-{minutes_ago}",
+        f"rp-{minutes_ago}",
+        provisioning,
+        mode,
+        now - timedelta(minutes=minutes_ago),
+        "src" if copy else None,
+    )
+
+
+def test_admission_one_at_a_time_spacing_and_hourly_creates():
+    assert admission([], "CrashConsistent", SLOT) is None
+    busy = admission([existing(1, provisioning="Creating")], "CrashConsistent", SLOT)
+    assert busy.code == "RestorePointInProgress" and busy.not_before > SLOT
+    soon = admission([existing(50)], "CrashConsistent", SLOT)
+    assert soon.code == "RestorePointTooSoon"
+    assert soon.not_before == SLOT + timedelta(minutes=10) + LIMIT_MARGIN
+    assert admission([existing(61)], "CrashConsistent", SLOT) is None
+    # Per mode: an app-consistent point 50 minutes ago does not hold a crash one back,
+    # but app-consistent points need three hours.
+    assert admission([existing(50, "ApplicationConsistent")], "CrashConsistent", SLOT) is None
+    assert admission([existing(170, "ApplicationConsistent")], "ApplicationConsistent", SLOT)
+    # Copies are not creations; failed creates count towards the hourly three.
+    assert admission([existing(5, copy=True)], "CrashConsistent", SLOT) is None
+    failed = [existing(m, provisioning="Failed") for m in (10, 20, 30)]
+    limited = admission(failed, "CrashConsistent", SLOT)
+    assert limited.code == "RestorePointRateLimited"
+    assert limited.not_before == SLOT + timedelta(minutes=30) + LIMIT_MARGIN
+    assert admission(failed[:2], "CrashConsistent", SLOT) is None
+
+
+def test_copy_window_three_per_hour():
+    starts = [SLOT - timedelta(minutes=m) for m in (50, 20, 5)]
+    assert copy_window(starts[1:], SLOT) is None
+    assert copy_window(starts, SLOT) == SLOT + timedelta(minutes=10) + LIMIT_MARGIN
+    assert copy_window([SLOT - timedelta(minutes=61), *starts[1:]], SLOT) is None
+
+
+# --- jobs, copy order ----------------------------------------------------------------------------
+def test_jobs_are_deterministic():
+    job = restore_point_job(MACHINE, SLOT, CRASH, INSTALL)
+    assert job.mode == "CrashConsistent" and job.consistency == "crash-multi"
+    assert job.name == restore_point_name(INSTALL, VM, SLOT) and job.resource_group == "rg-app"
+    assert job.collection_name == collection_name(VM, INSTALL) and job.region == "eastus"
+    assert job.collection_tags["diskdr-owner"] == INSTALL
+    assert restore_point_job(MACHINE, SLOT, PolicyRef("p", "vm-app"), INSTALL).mode == (
+        "ApplicationConsistent"
+    )
+    source = record()
+    copy = restore_point_copy_job(VM, source.points, CRASH, INSTALL)
+    assert copy.source_id == source.id and copy.source_collection_id == collection().id
+    assert copy.name == restore_point_name(INSTALL, VM, SLOT, "replica")
+    assert copy.collection_tags["diskdr-source"] == id_tag_value(collection().id)
+    assert (copy.region, copy.resource_group) == ("westus2", "rg-dr")
+
+
+def test_copy_action_follows_creation_order():
+    source = record()
+    job = restore_point_copy_job(VM, source.points, CRASH, INSTALL)
+    assert copy_action(job, None, None) == "start"
+    own = record(role="replica")
+    assert copy_action(job, own, None) == "adopt"
+    assert copy_action(job, replace(own, state="failed"), None) == "start"
+    later = record(role="replica", slot=SLOT + timedelta(hours=1))
+    newer = NewestCopy(later.id, later.slot, later.created_at)
+    assert copy_action(replace(job, newest_copy=newer), None, later) == "superseded"
+    older = record(role="replica", slot=SLOT - timedelta(hours=1))
+    older_copy = NewestCopy(older.id, older.slot, older.created_at)
+    in_flight = replace(older, state="pending")
+    assert copy_action(replace(job, newest_copy=older_copy), None, in_flight) == "busy"
+    assert copy_action(replace(job, newest_copy=older_copy), None, older) == "start"
+    assert copy_action(replace(job, newest_copy=older_copy), None, None) == "start"
+
+
+# --- disk outcomes ------------------------------------------------------------------------------
+def test_disk_outcomes_of_a_restore_point():
+    point = record()
+    outcomes = disk_outcomes(MACHINE, point)
+    assert [o.usable for o in outcomes] == [True, True] and all(o.error is None for o in outcomes)
+    # A protected disk missing from the point, a failed point, an error before any point.
+    only_os = record(disk_count=1)
+    missing = disk_outcomes(MACHINE, only_os)[1]
+    assert missing.point is None and missing.error.code == "DiskNotInRestorePoint"
+    failed = record(provisioning="Failed", disks=())
+    assert {o.error.code for o in disk_outcomes(MACHINE, failed)} == {"RestorePointFailed"}
+    refused = Failure("too soon", code="RestorePointTooSoon")
+    assert {o.error.code for o in disk_outcomes(MACHINE, None, refused)} == {"RestorePointTooSoon"}
+    assert {o.error.code for o in disk_outcomes(MACHINE, None)} == {"NotFound"}
+    # Still pending: fine while waiting, a missed deadline once the waiting is over.
+    pending = record(disks=(disk({"access_state": "Pending"}),))
+    assert disk_outcomes(MACHINE, pending)[0].error is None
+    assert disk_outcomes(MACHINE, pending, final=True)[0].error.code == "DeadlineExceeded"
+    creating = record(provisioning="Creating", disks=())
+    assert [o.error for o in disk_outcomes(MACHINE, creating)] == [None, None]
+    assert {o.error.code for o in disk_outcomes(MACHINE, creating, final=True)} == {
+        "DeadlineExceeded"
+    }
+
+
+def test_with_copy_gives_each_disk_its_replica():
+    outcomes = disk_outcomes(MACHINE, record())
+    replica = record(role="replica")
+    copied = with_copy(outcomes, {"replica": replica.to_dict(), "error": None, "note": None})
+    assert [o.replica.id for o in copied] == [p.id for p in replica.points]
+    assert all(o.replicated for o in copied)
+    skipped = with_copy(outcomes, {"replica": None, "note": "superseded"})
+    assert [o.replica_note for o in skipped] == ["superseded", "superseded"]
+    failure = Failure("refused", code="OperationNotAllowed").to_dict()
+    failed = with_copy(outcomes, {"replica": None, "error": failure})
+    assert {o.replica_error.code for o in failed} == {"OperationNotAllowed"}
+
+
+# --- pruning -------------------------------------------------------------------------------------
+def test_pruning_removes_restore_points_whole():
+    now = SLOT + timedelta(hours=10)
+    points = []
+    for hours in range(4):
+        restore_point = record(slot=SLOT + timedelta(hours=hours))
+        points.extend(restore_point.points)
+    # The data disk left the VM (or the policy): the two newest points hold the OS disk only.
+    newest_os_only = []
+    for hours in (4, 5):
+        newest_os_only.extend(record(slot=SLOT + timedelta(hours=hours), disk_count=1).points)
+    decided = plan("gold", points + newest_os_only, RetentionRules(last=2), None, now, INSTALL)
+    kept_units = {item.unit for item in decided.keep}
+    removed_units = {item.unit for item in decided.remove}
+    assert not kept_units & removed_units, "a restore point is never split"
+    assert all(item.unit for item in (*decided.keep, *decided.remove))
+    # The newest point holding the data disk stays whole, for the data disk's sake.
+    newest_with_data = restore_point_of(points[-1].id)
+    kept = [item for item in decided.keep if item.unit == newest_with_data]
+    assert len(kept) == 2 and {item.reasons for item in kept} == {("newest-usable",)}
+    assert len(removed_units) == 3
+
+
+def test_failed_leftovers_are_removed():
+    failed = record(provisioning="Failed", disks=())
+    items = restore_point_leftovers("gold", [failed, record()], INSTALL)
+    assert [(i.id, i.unit, i.state) for i in items] == [(failed.id, failed.id, "failed")]
+    assert restore_point_leftovers("silver", [failed], INSTALL) == ()
