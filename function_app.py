@@ -3,7 +3,7 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import inventory, points, prune
+from activities import inventory, points, prune, restore_points
 from diskdr.telemetry import configure_telemetry
 from orchestrations import (
     after_vm_change,
@@ -12,6 +12,7 @@ from orchestrations import (
     protect_vm,
     prune_policy,
     replicate_point,
+    replicate_restore_point,
 )
 from triggers import eventgrid, http_api, timer
 
@@ -26,10 +27,12 @@ for module in (
     after_vm_change,
     protect_vm,
     replicate_point,
+    replicate_restore_point,
     prune_policy,
     copy_gate,
     inventory,
     points,
     prune,
+    restore_points,
 ):
     app.register_functions(module.bp)

@@ -240,6 +240,8 @@ class ProtectJob(JsonModel):
 
     ``taken`` holds the disks' outcomes when the caller already took the points (a cycle
     takes every VM's points first, so that none waits behind another VM's copies).
+    ``trigger`` is the run's (schedule | on-demand | vm-change): only a scheduled run waits
+    for Azure's restore point limits instead of skipping the VM.
     """
 
     vm: VmInfo
@@ -248,6 +250,7 @@ class ProtectJob(JsonModel):
     install_id: str
     options: RunOptions = RunOptions()
     taken: tuple[DiskOutcome, ...] | None = None
+    trigger: str = "schedule"
 
 
 def point_jobs(

@@ -445,6 +445,35 @@ def copy_window(starts: Iterable[datetime], now: datetime) -> datetime | None:
     return recent[-COPIES_PER_HOUR] + HOUR + LIMIT_MARGIN
 
 
+def record_copy(
+    state: Mapping[str, Any] | None, copy: NewestCopy, started_at: datetime | None
+) -> dict[str, Any]:
+    """The ``restore_point_copies`` entity's state after a copy of the VM's points was
+    started (``started_at``) or adopted (None): the newest copy in creation order, and the
+    start times of the last hour's copies (Azure's copies-per-hour limit)."""
+    current = dict(state or {})
+    newest = NewestCopy.from_dict(current["newest"]) if current.get("newest") else None
+    if newest is None or _creation_order(copy.slot, copy.created_at) > _creation_order(
+        newest.slot, newest.created_at
+    ):
+        newest = copy
+    starts = dict(current.get("starts") or {})
+    if started_at is not None:
+        starts.setdefault(copy.replica_id, started_at.isoformat())
+    if starts:
+        latest = max(datetime.fromisoformat(at) for at in starts.values())
+        starts = {
+            replica: at
+            for replica, at in starts.items()
+            if datetime.fromisoformat(at) > latest - HOUR
+        }
+    return {"newest": newest.to_dict(), "starts": starts}
+
+
+def copy_starts(state: Mapping[str, Any] | None) -> list[datetime]:
+    return [datetime.fromisoformat(at) for at in ((state or {}).get("starts") or {}).values()]
+
+
 def _hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:g} h"
 

@@ -30,8 +30,10 @@ from diskdr.backup import (
 )
 from diskdr.inventory import VmInfo
 from diskdr.report import run_report
+from diskdr.restore_points import uses_restore_points
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
+from orchestrations.restore_points import take_restore_points
 from orchestrations.taking import ACTIVITY_RETRY, take_points
 
 bp = df.Blueprint()
@@ -98,6 +100,8 @@ def backup_cycle(context: df.DurableOrchestrationContext):
 def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
     """Phase 1: every VM's points, a batch of VMs at a time. ``{vm id: outcomes}``; a VM
     whose batch failed unexpectedly is absent (its protect_vm takes its points itself)."""
+    if uses_restore_points(job.policy):  # one VM restore point per VM instead
+        return (yield from take_restore_points(context, job, vms, status))
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     taken: dict[str, list[DiskOutcome]] = {}
     size = max(1, job.options.vm_batch_size)
@@ -132,6 +136,7 @@ def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status:
                 job.install_id,
                 job.options,
                 tuple(outcomes) if outcomes is not None else None,
+                trigger=job.trigger,
             )
             task = context.call_sub_orchestrator(
                 protect_vm,

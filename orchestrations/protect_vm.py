@@ -2,7 +2,8 @@
 
 Take every disk's point in parallel (unless the cycle already did), wait with durable
 timers until each is usable or failed (or the group deadline passes), then copy the usable
-ones to the secondary region.
+ones to the secondary region. Policies with VM restore points (``vm-crash`` / ``vm-app``)
+take one restore point instead (``orchestrations/restore_points.py``).
 Each disk's result carries Azure's error code when it failed; the others still report.
 Never raises: an unexpected failure becomes the VM's error, with what is known of its disks.
 """
@@ -25,7 +26,9 @@ from diskdr.backup import (
     with_replica,
 )
 from diskdr.model import RecoveryPoint
+from diskdr.restore_points import uses_restore_points
 from orchestrations.replicate_point import replicate_point
+from orchestrations.restore_points import protect_with_restore_point
 from orchestrations.taking import take_points
 from orchestrations.waiting import SETTLED, wait_until_settled
 
@@ -35,6 +38,13 @@ bp = df.Blueprint()
 @bp.orchestration_trigger(context_name="context")
 def protect_vm(context: df.DurableOrchestrationContext):
     job = ProtectJob.from_dict(context.get_input())
+    if uses_restore_points(job.policy):
+        return (yield from protect_with_restore_point(context, job))
+    return (yield from protect_with_snapshots(context, job))
+
+
+def protect_with_snapshots(context, job: ProtectJob):
+    """One incremental snapshot per disk (``consistency: disk``)."""
     group, jobs = point_jobs(job.vm, job.slot, job.policy.name, job.install_id)
     outcomes = [DiskOutcome(j.disk.id, j.disk.name, j.disk.lun) for j in jobs]
     result = VmOutcome(

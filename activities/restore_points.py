@@ -1,0 +1,34 @@
+"""Activities on VM restore points: take one, read its state, start its cross-region copy.
+
+Each is one idempotent step of ``diskdr.restore_point_steps``: re-running it after a crash
+adopts what the first run made (deterministic names) instead of making a second point.
+"""
+
+from typing import Any
+
+import azure.durable_functions as df
+
+from diskdr.restore_points import RestorePointCopyJob, RestorePointJob
+from diskdr.service import get_service
+
+bp = df.Blueprint()
+
+
+@bp.activity_trigger(input_name="job")
+def take_restore_point(job: dict[str, Any]) -> dict[str, Any]:
+    """Create (or adopt) one VM's restore point for its slot -> RestorePointTake."""
+    return get_service().restore_points.take(RestorePointJob.from_dict(job)).to_dict()
+
+
+@bp.activity_trigger(input_name="restore_point_id")
+def restore_point_state(restore_point_id: str) -> dict[str, Any]:
+    """``{"known", "restorePoint": VmRestorePoint | None}``; ``known`` is false when the
+    read failed transiently."""
+    known, restore_point = get_service().restore_points.state(restore_point_id)
+    return {"known": known, "restorePoint": restore_point.to_dict() if restore_point else None}
+
+
+@bp.activity_trigger(input_name="job")
+def start_restore_point_copy(job: dict[str, Any]) -> dict[str, Any]:
+    """Start (or adopt) the copy of one restore point into the secondary region."""
+    return get_service().restore_points.start_copy(RestorePointCopyJob.from_dict(job))

@@ -1,0 +1,192 @@
+"""replicate_restore_point: copy one VM restore point to the secondary region, within Azure's
+rules — and the ``restore_point_copies`` entity that keeps a VM's copies in order.
+
+As ``replicate_point`` does for a snapshot: take a lease from the copy gate, ask the VM's
+``restore_point_copies`` entity for its newest copy in the region and its recent starts,
+start or adopt the copy (skipping a point a newer copy superseded, waiting while another
+copy of the VM is in flight or while Azure's three copies per hour are used up), record it,
+poll every disk restore point's replication to 100 % with durable timers (renewing the
+lease), release the lease. Never raises: the outcome says what happened, with Azure's
+error code when there is one.
+
+The lease: one per VM restore point copy, keyed by the VM's source collection, so a VM has
+one copy in flight at a time and each copy takes one slot of the region's cap whatever its
+number of disks (Learn documents the cap of 100 for snapshot copies only; sharing the gate
+keeps diskdr's copies into a region bounded either way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.restore_points import restore_point_state, start_restore_point_copy
+from diskdr.backup import Failure, NewestCopy
+from diskdr.copy_slots import LeaseRequest
+from diskdr.naming import parse_resource_id
+from diskdr.restore_points import (
+    RestorePointCopyJob,
+    VmRestorePoint,
+    copy_starts,
+    copy_window,
+    record_copy,
+)
+from orchestrations.copy_gate import gate_entity
+from orchestrations.replicate_point import LEASE_TTL, acquire
+from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
+
+bp = df.Blueprint()
+
+COPIES_ENTITY_NAME = "restore_point_copies"
+
+
+def copies_entity(source_collection_id: str, region: str) -> df.EntityId:
+    """The entity remembering the copies of one VM's restore points into a region."""
+    key = hashlib.sha256(source_collection_id.lower().encode()).hexdigest()[:32]
+    return df.EntityId(COPIES_ENTITY_NAME, f"{region.lower()}|{key}")
+
+
+@bp.entity_trigger(context_name="context", entity_name=COPIES_ENTITY_NAME)
+def restore_point_copies(context: df.DurableEntityContext) -> None:
+    """State: ``{"newest": NewestCopy, "starts": {replica id: ISO time}}`` or None.
+
+    ``started`` (input ``{"copy": NewestCopy, "startedAt": ISO | None}``) records a copy
+    started (or adopted: no start time); ``get`` reads the state. Only copies made under
+    the copy gate's lease for the VM report here, one at a time.
+    """
+    state = context.get_state(lambda: None)
+    operation = context.operation_name
+    if operation == "started":
+        given = context.get_input()
+        started_at = given.get("startedAt")
+        state = record_copy(
+            state,
+            NewestCopy.from_dict(given["copy"]),
+            datetime.fromisoformat(started_at) if started_at else None,
+        )
+        context.set_result(state)
+    elif operation == "get":
+        context.set_result(state)
+    else:
+        raise ValueError(f"restore_point_copies: unknown operation {operation!r}")
+    context.set_state(state)
+
+
+@bp.orchestration_trigger(context_name="context")
+def replicate_restore_point(context: df.DurableOrchestrationContext):
+    request = context.get_input()
+    job = RestorePointCopyJob.from_dict(request["copy"])
+    deadline = context.current_utc_datetime + timedelta(seconds=float(request["deadlineSeconds"]))
+    subscription = parse_resource_id(job.source_collection_id).subscription_id
+    gate = gate_entity(subscription, job.region)
+    lease = LeaseRequest(
+        holder=context.instance_id,
+        disk=f"restore-points|{job.source_collection_id.lower()}",
+        limit=int(request["maxCopies"]),
+        ttl_seconds=LEASE_TTL.total_seconds(),
+    ).to_dict()
+    try:
+        context.set_custom_status({"phase": "waiting-for-copy-slot"})
+        if not (yield from acquire(context, gate, lease, deadline)):
+            return outcome(error=_no_slot())
+        result = yield from copy_and_wait(context, job, gate, lease, deadline)
+        if (result.get("error") or {}).get("code") != "CopyTimeout":
+            yield context.call_entity(gate, "release", context.instance_id)
+        # else: Azure is still copying; the lease lapses on its own (LEASE_TTL).
+        return result
+    except Exception as error:  # an unexpected failure still reports, and frees the slot
+        context.signal_entity(gate, "release", context.instance_id)
+        return outcome(error=Failure.from_error(error))
+
+
+def outcome(
+    replica: VmRestorePoint | None = None, error: Failure | None = None, note: str | None = None
+) -> dict[str, Any]:
+    return {
+        "replica": replica.to_dict() if replica else None,
+        "error": error.to_dict() if error else None,
+        "note": note,
+    }
+
+
+def _no_slot() -> Failure:
+    return Failure("no copy slot became free before the deadline", code="CopySlotTimeout")
+
+
+def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
+    copies = copies_entity(job.source_collection_id, job.region)
+    delay = FIRST_DELAY
+    while True:
+        context.set_custom_status({"phase": "starting-copy"})
+        state = yield context.call_entity(copies, "get")
+        now = context.current_utc_datetime
+        not_before = copy_window(copy_starts(state), now)
+        error = None
+        if not_before is None:
+            newest = (state or {}).get("newest")
+            job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
+            step = yield context.call_activity(start_restore_point_copy, job.to_dict())
+            error = Failure.from_dict(step["error"]) if step.get("error") else None
+            if step.get("notBefore"):
+                not_before = datetime.fromisoformat(step["notBefore"])
+            elif error is not None and not error.transient:
+                return outcome(error=error)
+            elif step["action"] == "superseded":
+                return outcome(note=step.get("note"))
+            elif step["action"] != "busy" and error is None:
+                break
+        # Azure's copies per hour are used up, another copy of this VM is still crossing
+        # regions (one at a time, in creation order), or Azure refused transiently.
+        if context.current_utc_datetime >= deadline or (not_before and not_before > deadline):
+            return outcome(
+                error=error or Failure("the copy could not start before the deadline", "CopyBusy")
+            )
+        if not_before is not None:
+            yield context.create_timer(max(not_before, context.current_utc_datetime))
+        else:
+            yield from sleep_until(context, delay, deadline)
+            delay = next_delay(delay)
+        # Renew the lease; if it lapsed and its slot went to another copy, queue again.
+        if not (yield from acquire(context, gate, lease, deadline)):
+            return outcome(error=_no_slot())
+    replica = VmRestorePoint.from_dict(step["replica"])
+    started_at = context.current_utc_datetime if step["action"] == "start" else None
+    yield context.call_entity(
+        copies,
+        "started",
+        {
+            "copy": NewestCopy(replica.id, job.slot, job.created_at).to_dict(),
+            "startedAt": started_at.isoformat() if started_at else None,
+        },
+    )
+    delay = FIRST_DELAY
+    while replica.state not in ("usable", "failed"):
+        percents = [p.completion_percent or 0.0 for p in replica.points]
+        context.set_custom_status(
+            {"phase": "copying", "completionPercent": min(percents, default=0.0)}
+        )
+        if context.current_utc_datetime >= deadline:
+            return outcome(
+                replica=replica,
+                error=Failure("the copy did not finish before the deadline", code="CopyTimeout"),
+            )
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+        if not (yield context.call_entity(gate, "acquire", lease)):
+            context.set_custom_status({"phase": "copying", "lease": "lost"})
+        read = yield context.call_activity(restore_point_state, replica.id)
+        if not read["known"]:  # the read failed transiently: ask again later
+            continue
+        if read["restorePoint"] is None:
+            return outcome(error=Failure("the replica vanished while copying", code="NotFound"))
+        replica = VmRestorePoint.from_dict(read["restorePoint"])
+    if replica.state == "failed":
+        return outcome(
+            replica=replica,
+            error=Failure("the cross-region copy failed", code=replica.error_code),
+        )
+    return outcome(replica=replica)

@@ -1,0 +1,213 @@
+"""Protecting VMs with VM restore points (policies with ``consistency: vm-crash | vm-app``).
+
+``protect_vm`` delegates here for such policies: take the VM's restore point (every
+protected disk at one instant), wait with durable timers until each disk restore point is
+usable (or the group deadline passes), then copy the restore point to the secondary region
+(``replicate_restore_point``). ``backup_cycle``'s take phase uses :func:`take_restore_points`.
+
+Azure's limits (one create at a time per VM, 1 h / 3 h between points of a mode, three
+creates per hour) are checked by the take activity before it asks Azure. A scheduled run
+waits on a durable timer until the refusal's ``not_before`` (within the group deadline);
+on-demand and VM-change runs do not wait: the VM is reported with the reason.
+Generators only: no I/O, time only from the context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from activities.restore_points import restore_point_state, take_restore_point
+from diskdr.backup import CycleJob, DiskOutcome, Failure, ProtectJob, VmOutcome, group_state
+from diskdr.inventory import VmInfo
+from diskdr.restore_points import (
+    RestorePointJob,
+    RestorePointTake,
+    VmRestorePoint,
+    disk_outcomes,
+    restore_point_copy_job,
+    restore_point_id_of,
+    restore_point_job,
+    with_copy,
+)
+from orchestrations.replicate_restore_point import replicate_restore_point
+from orchestrations.taking import ACTIVITY_RETRY, TRANSIENT_ATTEMPTS
+from orchestrations.waiting import FIRST_DELAY, SETTLED, next_delay, sleep_until
+
+
+def protect_with_restore_point(context, job: ProtectJob):
+    """protect_vm for a restore point policy; returns the VM's outcome as JSON."""
+    rp_job = restore_point_job(job.vm, job.slot, job.policy, job.install_id)
+    outcomes = [DiskOutcome(d.id, d.name, d.lun) for d in job.vm.disks]
+    result = VmOutcome(
+        vm_id=job.vm.id,
+        vm_name=job.vm.name,
+        policy=job.policy.name,
+        slot=job.slot,
+        group=rp_job.group,
+        state="failed",
+        disks=tuple(outcomes),
+        replicate=job.policy.replicates,
+    )
+    deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
+    restore_point_id = None
+    try:
+        if job.taken is not None:
+            outcomes = list(job.taken)
+            restore_point_id = restore_point_id_of(outcomes)
+        else:
+            context.set_custom_status(progress("restore-point", outcomes))
+            wait = job.trigger == "schedule"
+            take = yield from take_with_limits(context, rp_job, deadline, wait)
+            outcomes = disk_outcomes(job.vm, take.restore_point, take.error)
+            restore_point_id = take.restore_point.id if take.restore_point else None
+        if restore_point_id is not None and any(_unsettled(o) for o in outcomes):
+            context.set_custom_status(progress("waiting", outcomes))
+            known, latest = yield from wait_for_restore_point(context, restore_point_id, deadline)
+            outcomes = disk_outcomes(job.vm, latest, final=True) if known else _late(outcomes)
+
+        sources = [o.point for o in outcomes if o.point is not None]
+        if job.policy.replicates and sources and all(p.state == "usable" for p in sources):
+            context.set_custom_status(progress("replicating", outcomes))
+            copy_job = restore_point_copy_job(job.vm.id, sources, job.policy, job.install_id)
+            copied = yield context.call_sub_orchestrator(
+                replicate_restore_point,
+                {
+                    "copy": copy_job.to_dict(),
+                    "maxCopies": job.options.max_copies,
+                    "deadlineSeconds": job.options.copy_deadline_seconds,
+                },
+                instance_id=f"{context.instance_id}:copy:rp",
+                expected_type=dict,
+            )
+            outcomes = with_copy(outcomes, copied)
+        result = replace(result, disks=tuple(outcomes), state=group_state(outcomes))
+    except Exception as error:
+        recovered = yield from recover(context, job.vm, restore_point_id, outcomes)
+        result = replace(
+            result,
+            disks=tuple(recovered),
+            state=group_state(recovered),
+            error=Failure.from_error(error),
+        )
+    context.set_custom_status(progress("done", list(result.disks)))
+    return result.to_dict()
+
+
+def take_with_limits(context, job: RestorePointJob, deadline: datetime, wait: bool):
+    """Take the restore point; while Azure's limits refuse it, wait (``wait``: a scheduled
+    run) on a durable timer until it is allowed, within the deadline. Transient failures
+    are asked for again with backoff, as for snapshots."""
+    delay = FIRST_DELAY
+    attempts = 0
+    while True:
+        raw = yield context.call_activity_with_retry(
+            take_restore_point, ACTIVITY_RETRY, job.to_dict()
+        )
+        take = RestorePointTake.from_dict(raw)
+        if take.not_before is not None:
+            if not wait or take.not_before > deadline:
+                return take
+            context.set_custom_status(
+                {"phase": "waiting-for-azure-limits", "until": str(take.not_before)}
+            )
+            yield context.create_timer(max(take.not_before, context.current_utc_datetime))
+            continue
+        transient = take.error is not None and take.error.transient
+        if not transient or attempts >= TRANSIENT_ATTEMPTS:
+            return take
+        if context.current_utc_datetime >= deadline:
+            return take
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+        attempts += 1
+
+
+def wait_for_restore_point(context, restore_point_id: str, deadline: datetime):
+    """Poll the restore point until it is usable, failed or gone, or the deadline passes.
+    ``(known, restore point)``: known is False if no read ever succeeded."""
+    delay = FIRST_DELAY
+    known = False
+    latest: VmRestorePoint | None = None
+    while True:
+        read = yield context.call_activity(restore_point_state, restore_point_id)
+        if read["known"]:
+            known = True
+            found = read["restorePoint"]
+            latest = VmRestorePoint.from_dict(found) if found else None
+            if latest is None or latest.settled:
+                break
+        if context.current_utc_datetime >= deadline:
+            break
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+    return known, latest
+
+
+def take_restore_points(context, job: CycleJob, vms: list[VmInfo], status: dict):
+    """backup_cycle's take phase for a restore point policy: every VM's restore point, a
+    batch of VMs at a time. ``{vm id: outcomes}``; a VM refused for now (Azure's limits,
+    throttling) or whose batch failed is absent, so its protect_vm asks again (and waits)."""
+    taken: dict[str, list[DiskOutcome]] = {}
+    size = max(1, job.options.vm_batch_size)
+    for start in range(0, len(vms), size):
+        batch = vms[start : start + size]
+        context.set_custom_status({**status, "vmsTaken": start})
+        jobs = [restore_point_job(vm, job.slot, job.policy, job.install_id) for vm in batch]
+        try:
+            results = yield context.task_all(
+                [
+                    context.call_activity_with_retry(
+                        take_restore_point, ACTIVITY_RETRY, rp_job.to_dict()
+                    )
+                    for rp_job in jobs
+                ]
+            )
+        except Exception:
+            continue
+        for vm, raw in zip(batch, results or [], strict=True):
+            take = RestorePointTake.from_dict(raw)
+            point = take.restore_point
+            if take.retry_later or (point is not None and point.state == "creating"):
+                continue
+            taken[vm.id] = disk_outcomes(vm, point, take.error)
+    return taken
+
+
+def recover(context, vm: VmInfo, restore_point_id: str | None, outcomes: list[DiskOutcome]):
+    """After an unexpected failure: what became of the restore point this run made."""
+    if restore_point_id is None:
+        return outcomes
+    try:
+        read = yield context.call_activity(restore_point_state, restore_point_id)
+    except Exception:
+        return outcomes
+    if not read["known"] or read["restorePoint"] is None:
+        return outcomes
+    return disk_outcomes(vm, VmRestorePoint.from_dict(read["restorePoint"]))
+
+
+def _unsettled(outcome: DiskOutcome) -> bool:
+    if outcome.error is not None:
+        return False
+    return outcome.point is None or outcome.point.state not in SETTLED
+
+
+def _late(outcomes: list[DiskOutcome]) -> list[DiskOutcome]:
+    """The outcomes when the restore point could not be read until the deadline."""
+    return [
+        replace(o, error=Failure("its state was unknown at the group deadline", "DeadlineExceeded"))
+        if _unsettled(o)
+        else o
+        for o in outcomes
+    ]
+
+
+def progress(phase: str, outcomes: list[DiskOutcome]) -> dict:
+    return {
+        "phase": phase,
+        "disks": len(outcomes),
+        "usable": sum(o.usable for o in outcomes),
+        "failed": sum(o.error is not None for o in outcomes),
+        "replicated": sum(o.replicated for o in outcomes),
+    }
