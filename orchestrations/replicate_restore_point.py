@@ -42,6 +42,15 @@ from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 bp = df.Blueprint()
 
 COPIES_ENTITY_NAME = "restore_point_copies"
+# The shortest wait after a refusal for one of Azure's limits (see limits_allow).
+MIN_WAIT = timedelta(seconds=5)
+
+
+def limits_allow(context, instant: datetime) -> datetime:
+    """When to ask again after a refusal that named ``instant``: then, but never sooner than
+    ``MIN_WAIT`` from now (the activity's clock and the orchestration's may disagree a
+    little, and a refusal must not turn into a loop of immediate retries)."""
+    return max(instant, context.current_utc_datetime + MIN_WAIT)
 
 
 def copies_entity(source_collection_id: str, region: str) -> df.EntityId:
@@ -146,7 +155,7 @@ def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
                 error=error or Failure("the copy could not start before the deadline", "CopyBusy")
             )
         if not_before is not None:
-            yield context.create_timer(max(not_before, context.current_utc_datetime))
+            yield context.create_timer(limits_allow(context, not_before))
         else:
             yield from sleep_until(context, delay, deadline)
             delay = next_delay(delay)

@@ -30,7 +30,7 @@ from diskdr.restore_points import (
     restore_point_job,
     with_copy,
 )
-from orchestrations.replicate_restore_point import replicate_restore_point
+from orchestrations.replicate_restore_point import limits_allow, replicate_restore_point
 from orchestrations.taking import ACTIVITY_RETRY, TRANSIENT_ATTEMPTS
 from orchestrations.waiting import FIRST_DELAY, SETTLED, next_delay, sleep_until
 
@@ -111,7 +111,7 @@ def take_with_limits(context, job: RestorePointJob, deadline: datetime, wait: bo
             context.set_custom_status(
                 {"phase": "waiting-for-azure-limits", "until": str(take.not_before)}
             )
-            yield context.create_timer(max(take.not_before, context.current_utc_datetime))
+            yield context.create_timer(limits_allow(context, take.not_before))
             continue
         transient = take.error is not None and take.error.transient
         if not transient or attempts >= TRANSIENT_ATTEMPTS:

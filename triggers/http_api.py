@@ -27,6 +27,7 @@ from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFound
 from diskdr.inventory import VmInfo, vm_in_target
 from diskdr.naming import format_slot
 from diskdr.policy import Policy
+from diskdr.restore_points import uses_restore_points
 from diskdr.service import Service, get_service
 
 bp = df.Blueprint()
@@ -148,6 +149,17 @@ def resolve_targets(service: Service, request: BackupRequest) -> tuple[Policy, l
     unsupported = PolicyRef.from_policy(policy).unsupported
     if unsupported:
         raise ApiError(422, "UnsupportedConsistency", unsupported, "policy")
+    if uses_restore_points(PolicyRef.from_policy(policy)):
+        # A VM restore point is taken of a VM: a disk attached to none has no such point.
+        loose = [vm.id for vm in vms if "/virtualmachines/" not in vm.id.lower()]
+        if loose:
+            raise ApiError(
+                422,
+                "NotAttachedToVm",
+                f"{loose[0]} is not attached to a VM, and policy {policy.name} takes VM "
+                f"restore points ({policy.consistency}); name a policy with consistency disk",
+                "diskIds",
+            )
     if request.kind == "vmIds":
         vms = [service.protected_vm(vm, policy) for vm in vms]
     empty = [vm.id for vm in vms if not vm.disks]

@@ -320,3 +320,38 @@ def test_failed_leftovers_are_removed():
     items = restore_point_leftovers("gold", [failed, record()], INSTALL)
     assert [(i.id, i.unit, i.state) for i in items] == [(failed.id, failed.id, "failed")]
     assert restore_point_leftovers("silver", [failed], INSTALL) == ()
+
+
+def test_copy_bases_keep_the_newest_replicated_and_the_one_being_copied():
+    now = SLOT + timedelta(hours=10)
+    primaries = [record(slot=SLOT + timedelta(hours=h)) for h in range(4)]
+    replicated = to_vm_restore_point(
+        collection("replica"),
+        replace(
+            view(slot=SLOT + timedelta(hours=1), role="replica"),
+            disks=tuple(
+                replace(d, source_id=p.id)
+                for d, p in zip(view().disks, primaries[1].points, strict=True)
+            ),
+        ),
+        INSTALL,
+    )
+    in_flight = to_vm_restore_point(
+        collection("replica"),
+        replace(
+            view(slot=SLOT + timedelta(hours=2), role="replica"),
+            disks=tuple(
+                replace(d, source_id=p.id, replication="inprogress", completion_percent=10.0)
+                for d, p in zip(view().disks, primaries[2].points, strict=True)
+            ),
+        ),
+        INSTALL,
+    )
+    points = [p for rp in (*primaries, replicated, in_flight) for p in rp.points]
+    decided = plan("gold", points, RetentionRules(last=1), RetentionRules(last=5), now, INSTALL)
+    kept = {item.unit: item.reasons for item in decided.keep if item.role == "primary"}
+    assert set(kept) == {primaries[1].id, primaries[2].id, primaries[3].id}
+    assert "last" in kept[primaries[3].id]
+    assert kept[primaries[2].id] == ("copy-base",)  # a copy is reading it
+    assert kept[primaries[1].id] == ("copy-base",)  # the newest point already copied
+    assert {item.unit for item in decided.remove} == {primaries[0].id}
