@@ -23,8 +23,9 @@ from diskdr.naming import (
 from diskdr.policy import Policy
 from diskdr.settings import Settings
 
-# One incremental snapshot per disk. VM restore points (vm-crash, vm-app) are not built yet.
-SUPPORTED_CONSISTENCY = ("disk",)
+# disk: one incremental snapshot per disk; vm-crash / vm-app: one VM restore point per VM
+# (diskdr.restore_points). A policy file of a newer version may name others: refused.
+SUPPORTED_CONSISTENCY = ("disk", "vm-crash", "vm-app")
 
 GroupState = Literal["complete", "partial", "failed", "in-progress"]
 CopyAction = Literal["adopt", "start", "busy", "superseded"]
@@ -73,8 +74,8 @@ class PolicyRef(JsonModel):
         if self.consistency in SUPPORTED_CONSISTENCY:
             return None
         return (
-            f"policy {self.name}: consistency {self.consistency!r} (VM restore points) is not "
-            f"supported by this version of diskdr; use {', '.join(SUPPORTED_CONSISTENCY)}"
+            f"policy {self.name}: consistency {self.consistency!r} is not supported by this "
+            f"version of diskdr; use {', '.join(SUPPORTED_CONSISTENCY)}"
         )
 
     @classmethod

@@ -35,6 +35,8 @@ ESTATE = estate(
         ]
     }
 )
+# A disk attached to no VM (a policy taking VM restore points cannot back it up).
+ESTATE["subscriptions"][0]["resourceGroups"][0]["disks"] = [{"name": "loose", "sizeGB": 32}]
 OTHER_SUBSCRIPTION = "11111111-1111-1111-1111-111111111111"
 GROUP = f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-app/providers/Microsoft.Compute"
 MISSING_VM = f"{GROUP}/virtualMachines/vm-missing"
@@ -162,14 +164,14 @@ def test_a_vm_or_disk_that_does_not_exist_is_404(run: TwinRun):
         ),
         ({"vmIds": [vm_id("vm-h1")], "policy": "platinum"}, "UnknownPolicy"),
         ({"vmIds": [vm_id("vm-h2")]}, "NoPolicyMatches"),
-        ({"vmIds": [vm_id("vm-h1")], "policy": "rp"}, "UnsupportedConsistency"),
+        ({"diskIds": [disk_id("loose")], "policy": "rp"}, "NotAttachedToVm"),
         ({"vmIds": [vm_id("vm-h1"), vm_id("vm-h3")]}, "AmbiguousPolicy"),
     ],
     ids=[
         "subscription-not-configured",
         "unknown-policy",
         "no-policy-matches",
-        "unsupported-consistency",
+        "restore-points-need-a-vm",
         "two-policies",
     ],
 )

@@ -263,7 +263,7 @@ def test_the_report_names_the_failed_disk_and_its_error_code():
 
 def test_a_policy_this_version_cannot_run_fails_at_once_with_the_reason():
     azure = FakeAzure(vms=estate(2))
-    report, context = cycle(azure, cycle_input(PolicyRef("gold", "vm-crash")))
+    report, context = cycle(azure, cycle_input(PolicyRef("gold", "vm-future")))
     assert report["phase"] == "Failed" and report["vms"] == []
-    assert "consistency 'vm-crash' (VM restore points) is not supported" in report["error"]
+    assert "consistency 'vm-future' is not supported" in report["error"]
     assert context.scheduled == []  # no inventory, no point, no prune

@@ -183,9 +183,7 @@ def test_a_refused_copy_reports_the_code_on_every_disk():
     assert {d.replica_error.code for d in outcome.disks} == {"OperationNotAllowed"}
 
 
-def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones(monkeypatch):
-    # Until the last step of the feature, the cycle refuses these policies (PolicyRef).
-    monkeypatch.setattr("diskdr.backup.SUPPORTED_CONSISTENCY", ("disk", "vm-crash", "vm-app"))
+def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     machines = [vm(f"vm{n}", "Premium_LRS") for n in range(3)]
     azure = FakeRestorePoints(refusals={"vm1": ["too-soon:20", "too-soon:20"]})
     fake = FakeAzure(vms=machines)

@@ -95,9 +95,11 @@ def test_copy_order_follows_source_creation_time_when_known():
     assert NewestCopy.from_dict(NewestCopy.of(r1, p1).to_dict()) == NewestCopy.of(r1, p1)
 
 
-def test_only_per_disk_consistency_is_supported_yet():
-    assert PolicyRef("gold", "disk").unsupported is None
-    assert PolicyRef("gold", "vm-crash").unsupported == (
-        "policy gold: consistency 'vm-crash' (VM restore points) is not supported by this "
-        "version of diskdr; use disk"
+def test_every_consistency_of_the_policy_file_is_supported():
+    for consistency in ("disk", "vm-crash", "vm-app"):
+        assert PolicyRef("gold", consistency).unsupported is None
+    # A policy written for a newer version of diskdr is refused, never given other points.
+    assert PolicyRef("gold", "vm-future").unsupported == (
+        "policy gold: consistency 'vm-future' is not supported by this version of diskdr; "
+        "use disk, vm-crash, vm-app"
     )
