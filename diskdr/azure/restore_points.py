@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import (
@@ -254,7 +255,7 @@ class RestorePointPort:
                 typed.retry_after = retry_after(error)
             self._clean_up_failed(f"{collection.id}/restorePoints/{name}")
             raise typed from error
-        except Exception as error:  # no answer at all: the create may or may not have begun
+        except SdkError as error:  # no answer at all: the create may or may not have begun
             raise AzureError(f"{action}: {error}") from error
 
     def _clean_up_failed(self, restore_point_id: str) -> None:
