@@ -1,7 +1,8 @@
 """``make demo``: diskdr's main job on the offline twin, start to finish, in a few minutes.
 
 Starts the Compute emulator and devhost on one world clock running 1200x faster, seeds a
-sample estate (5 VMs, 13 disks, Premium SSD and Premium SSD v2, two regions), simulates
+sample estate (6 VMs, 16 disks, Premium SSD and Premium SSD v2, two regions; one VM
+protected by VM restore points), simulates
 guest writes between slots, lets the scheduler take several hourly slots (snapshots,
 cross-region copies, pruning), makes one on-demand backup over HTTP, prints what diskdr
 did, restores a secondary-region point to a new disk and checks its content against the
@@ -164,7 +165,7 @@ class Demo:
 
     def report(self) -> None:
         say("\nRecovery points per VM (group = one slot of all the VM's disks):")
-        for name in ("vm-web-1", "vm-web-2", "vm-db-1", "vm-app-1", "vm-app-2"):
+        for name in ("vm-web-1", "vm-web-2", "vm-db-1", "vm-sql-1", "vm-app-1", "vm-app-2"):
             _, body = self.twin.http("GET", f"/api/recovery-points?vmId={self.vm_id(name)}")
             say(f"  {name}")
             by_slot: dict[str, dict[str, str]] = {}
@@ -225,7 +226,7 @@ class Demo:
                 f"{vm['status']:<11} {regions}"
             )
         unprotected = [vm["vmName"] for vm in compliance["vms"] if vm["status"] == "UNPROTECTED"]
-        if unprotected or len(compliance["vms"]) != 5:
+        if unprotected or len(compliance["vms"]) != 6:
             self.failures.append(
                 f"compliance: {len(compliance['vms'])} VMs, unprotected {unprotected}"
             )

@@ -1,4 +1,4 @@
-"""The sample estate of the demo: five VMs, thirteen disks, two regions."""
+"""The sample estate of the demo: six VMs, sixteen disks, two regions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from twin.harness import SUBSCRIPTION
 
 def sample_estate(subscription: str = SUBSCRIPTION) -> dict[str, Any]:
     """Premium SSD OS disks, Premium SSD v2 data disks (their snapshots stay ``Pending`` for a
-    while), a scratch disk excluded by tag, gold VMs replicated to westus2, silver VMs not."""
+    while), a scratch disk excluded by tag, gold VMs replicated to westus2, a platinum VM
+    protected by VM restore points (all its disks at one instant), silver VMs not copied."""
 
     def vm(name: str, tier: str, data: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -44,6 +45,14 @@ def sample_estate(subscription: str = SUBSCRIPTION) -> dict[str, Any]:
                                         "sku": "Premium_LRS",
                                         "tags": {"backup": "skip"},
                                     },
+                                ],
+                            ),
+                            vm(
+                                "vm-sql-1",
+                                "platinum",
+                                [
+                                    {"lun": 0, "sizeGB": 256, "sku": "Premium_LRS"},
+                                    {"lun": 1, "sizeGB": 128, "sku": "Premium_LRS"},
                                 ],
                             ),
                             vm("vm-app-1", "silver", [{"lun": 0, "sizeGB": 256, "sku": v2}]),
