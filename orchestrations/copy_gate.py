@@ -8,16 +8,23 @@ terminated run cannot hold a slot forever.
 """
 
 import hashlib
+from datetime import timedelta
 
 import azure.durable_functions as df
 
 from diskdr import copy_slots
-from diskdr.backup import NewestCopy
+from diskdr.backup import Failure, NewestCopy
 from diskdr.clock import utc_now
+from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
 
 ENTITY_NAME = "copy_gate"
+
+# A lease outlives the longest wait between two renewals (MAX_DELAY) many times over, so a
+# busy host (or a fast world clock on the twin) does not let a live copy's lease lapse;
+# it only frees the slot of a copy whose orchestration was terminated.
+LEASE_TTL = timedelta(hours=2)
 
 
 def gate_entity(subscription_id: str, region: str) -> df.EntityId:
@@ -72,3 +79,42 @@ def copy_order(context: df.DurableEntityContext) -> None:
     else:
         raise ValueError(f"copy_order: unknown operation {operation!r}")
     context.set_state(current)
+
+
+# --- holding a lease, for the copy orchestrations ----------------------------------------
+def acquire(context, gate, lease, deadline):
+    """Ask the gate for ``lease`` until granted (True) or the deadline passes (False)."""
+    delay = FIRST_DELAY
+    while True:
+        granted = yield context.call_entity(gate, "acquire", lease)
+        if granted:
+            return True
+        if context.current_utc_datetime >= deadline:
+            return False
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+
+
+def no_slot() -> Failure:
+    return Failure("no copy slot became free before the deadline", code="CopySlotTimeout")
+
+
+def under_lease(context, gate, lease, deadline, copy):
+    """Run the generator ``copy()`` holding the gate's ``lease``; its outcome (a dict with
+    ``replica``, ``error``, ``note``). Never raises.
+
+    The lease is released on every exit, except after ``CopyTimeout``: Azure is still
+    copying, so the slot stays taken until the lease lapses (``LEASE_TTL``) rather than let
+    another copy push the region past its cap. An unexpected failure releases it by signal.
+    """
+    try:
+        context.set_custom_status({"phase": "waiting-for-copy-slot"})
+        if not (yield from acquire(context, gate, lease, deadline)):
+            return {"replica": None, "error": no_slot().to_dict(), "note": None}
+        result = yield from copy()
+        if (result.get("error") or {}).get("code") != "CopyTimeout":
+            yield context.call_entity(gate, "release", context.instance_id)
+        return result
+    except Exception as error:
+        context.signal_entity(gate, "release", context.instance_id)
+        return {"replica": None, "error": Failure.from_error(error).to_dict(), "note": None}

@@ -18,15 +18,17 @@ from activities.points import point_states, start_copy
 from diskdr.backup import CopyJob, Failure, NewestCopy
 from diskdr.copy_slots import LeaseRequest
 from diskdr.model import RecoveryPoint
-from orchestrations.copy_gate import gate_entity, order_entity
+from orchestrations.copy_gate import (
+    LEASE_TTL,
+    acquire,
+    gate_entity,
+    no_slot,
+    order_entity,
+    under_lease,
+)
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
-
-# A lease outlives the longest wait between two renewals (MAX_DELAY) many times over, so a
-# busy host (or a fast world clock on the twin) does not let a live copy's lease lapse;
-# it only frees the slot of a copy whose orchestration was terminated.
-LEASE_TTL = timedelta(hours=2)
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -42,24 +44,15 @@ def replicate_point(context: df.DurableOrchestrationContext):
         limit=max_copies,
         ttl_seconds=LEASE_TTL.total_seconds(),
     ).to_dict()
-    try:
-        context.set_custom_status({"phase": "waiting-for-copy-slot"})
-        granted = yield from acquire(context, gate, lease, deadline)
-        if not granted:
-            return outcome(
-                error=Failure(
-                    "no copy slot became free before the deadline", code="CopySlotTimeout"
-                )
-            )
-        result = yield from copy_and_wait(context, job, gate, lease, deadline)
-        if (result.get("error") or {}).get("code") != "CopyTimeout":
-            yield context.call_entity(gate, "release", context.instance_id)
-        # else: Azure is still copying; the lease lapses on its own (LEASE_TTL), so the
-        # copy keeps its slot a while longer instead of letting another copy exceed the cap.
-        return result
-    except Exception as error:  # an unexpected failure still reports, and frees the slot
-        context.signal_entity(gate, "release", context.instance_id)
-        return outcome(error=Failure.from_error(error))
+    return (
+        yield from under_lease(
+            context,
+            gate,
+            lease,
+            deadline,
+            lambda: copy_and_wait(context, job, gate, lease, deadline),
+        )
+    )
 
 
 def outcome(
@@ -72,18 +65,6 @@ def outcome(
         "error": error.to_dict() if error else None,
         "note": note,
     }
-
-
-def acquire(context, gate, lease, deadline):
-    delay = FIRST_DELAY
-    while True:
-        granted = yield context.call_entity(gate, "acquire", lease)
-        if granted:
-            return True
-        if context.current_utc_datetime >= deadline:
-            return False
-        yield from sleep_until(context, delay, deadline)
-        delay = next_delay(delay)
 
 
 def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
@@ -111,11 +92,7 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
         # Renew the lease; if it lapsed meanwhile and its slot went to another copy, queue
         # again: no copy ever starts without a lease.
         if not (yield from acquire(context, gate, lease, deadline)):
-            return outcome(
-                error=Failure(
-                    "no copy slot became free before the deadline", code="CopySlotTimeout"
-                )
-            )
+            return outcome(error=no_slot())
     replica = RecoveryPoint.from_dict(step["replica"])
     # Later copies of this disk must know this one exists (to wait for it, or to skip
     # points older than its source); recorded before anything else can take the lease.

@@ -35,8 +35,7 @@ from diskdr.restore_points import (
     copy_window,
     record_copy,
 )
-from orchestrations.copy_gate import gate_entity
-from orchestrations.replicate_point import LEASE_TTL, acquire
+from orchestrations.copy_gate import LEASE_TTL, acquire, gate_entity, no_slot, under_lease
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
@@ -98,18 +97,15 @@ def replicate_restore_point(context: df.DurableOrchestrationContext):
         limit=int(request["maxCopies"]),
         ttl_seconds=LEASE_TTL.total_seconds(),
     ).to_dict()
-    try:
-        context.set_custom_status({"phase": "waiting-for-copy-slot"})
-        if not (yield from acquire(context, gate, lease, deadline)):
-            return outcome(error=_no_slot())
-        result = yield from copy_and_wait(context, job, gate, lease, deadline)
-        if (result.get("error") or {}).get("code") != "CopyTimeout":
-            yield context.call_entity(gate, "release", context.instance_id)
-        # else: Azure is still copying; the lease lapses on its own (LEASE_TTL).
-        return result
-    except Exception as error:  # an unexpected failure still reports, and frees the slot
-        context.signal_entity(gate, "release", context.instance_id)
-        return outcome(error=Failure.from_error(error))
+    return (
+        yield from under_lease(
+            context,
+            gate,
+            lease,
+            deadline,
+            lambda: copy_and_wait(context, job, gate, lease, deadline),
+        )
+    )
 
 
 def outcome(
@@ -120,10 +116,6 @@ def outcome(
         "error": error.to_dict() if error else None,
         "note": note,
     }
-
-
-def _no_slot() -> Failure:
-    return Failure("no copy slot became free before the deadline", code="CopySlotTimeout")
 
 
 def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
@@ -161,7 +153,7 @@ def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
             delay = next_delay(delay)
         # Renew the lease; if it lapsed and its slot went to another copy, queue again.
         if not (yield from acquire(context, gate, lease, deadline)):
-            return outcome(error=_no_slot())
+            return outcome(error=no_slot())
     replica = VmRestorePoint.from_dict(step["replica"])
     started_at = context.current_utc_datetime if step["action"] == "start" else None
     yield context.call_entity(
