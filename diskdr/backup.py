@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from diskdr.errors import AzureError
 from diskdr.inventory import DiskInfo, VmInfo
@@ -121,9 +121,24 @@ class CopyJob(JsonModel):
     newest_copy: NewestCopy | None = None
 
 
-def _creation_order(slot: datetime, created_at: datetime | None) -> tuple[datetime, datetime]:
-    """Sort key of points by creation (the slot when the creation time is unknown)."""
-    return (created_at or slot, slot)
+class Created(Protocol):
+    """Anything taken at a slot and created at some instant (points, copies, copy jobs)."""
+
+    @property
+    def slot(self) -> datetime: ...
+
+    @property
+    def created_at(self) -> datetime | None: ...
+
+
+class HasState(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+def creation_order(item: Created) -> tuple[datetime, datetime]:
+    """Sort key by creation (the slot when the creation time is unknown; slots break ties)."""
+    return (item.created_at or item.slot, item.slot)
 
 
 @dataclass(frozen=True)
@@ -134,16 +149,9 @@ class NewestCopy(JsonModel):
     slot: datetime
     created_at: datetime | None = None
 
-    def is_newer_than(self, point: RecoveryPoint) -> bool:
-        """Whether this copy's source was created after ``point`` (slots break ties)."""
-        return _creation_order(self.slot, self.created_at) > _creation_order(
-            point.slot, point.created_at
-        )
-
-    def is_newer_than_copy(self, other: NewestCopy) -> bool:
-        return _creation_order(self.slot, self.created_at) > _creation_order(
-            other.slot, other.created_at
-        )
+    def is_newer_than(self, other: Created) -> bool:
+        """Whether this copy's source was created after ``other`` (a point or a copy)."""
+        return creation_order(self) > creation_order(other)
 
     @classmethod
     def of(cls, replica: RecoveryPoint, source: RecoveryPoint) -> NewestCopy:
@@ -339,26 +347,25 @@ def same_family(first: RecoveryPoint, second: RecoveryPoint) -> bool:
 
 
 def copy_action(
-    point: RecoveryPoint,
-    existing: RecoveryPoint | None,
+    source: Created,
+    existing: HasState | None,
     newest: NewestCopy | None,
-    newest_replica: RecoveryPoint | None,
+    newest_replica: HasState | None,
 ) -> CopyAction:
-    """What to do to replicate ``point``.
+    """What to do to copy ``source`` (a point, or a VM restore point's copy job).
 
-    ``existing``: this point's own replica if it exists (found by its deterministic name);
-    ``newest``: the newest copy of the disk started in the region; ``newest_replica``: that
-    copy's replica as Azure reports it now (None if it is gone). Azure copies one point of a
-    disk at a time and in creation order, so: ``adopt`` this point's replica (a re-run);
-    skip (``superseded``) when a newer point of the disk was already copied (an older copy
-    can no longer be made); wait (``busy``) while another copy of the disk is in flight;
-    else ``start``.
+    ``existing``: the source's own replica if it exists (found by its deterministic name);
+    ``newest``: the newest copy of the disk (or VM) started in the region; ``newest_replica``:
+    that copy's replica as Azure reports it now (None if it is gone). Azure copies one point
+    of a disk (or VM) at a time and in creation order, so: ``adopt`` the source's replica (a
+    re-run); skip (``superseded``) when a newer point was already copied (an older copy can
+    no longer be made); wait (``busy``) while another copy is in flight; else ``start``.
     """
     if existing is not None and existing.state != "failed":
         return "adopt"
     if newest is None or newest_replica is None or newest_replica.state == "failed":
-        return "start"  # no copy of the disk yet, or the newest one is gone or failed
-    if newest.is_newer_than(point):
+        return "start"  # no copy yet, or the newest one is gone or failed
+    if newest.is_newer_than(source):
         return "superseded"
     if newest_replica.state in ("creating", "pending"):
         return "busy"

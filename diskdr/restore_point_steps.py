@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diskdr.azure.restore_points import RestorePointListing, RestorePointPort
-from diskdr.backup import Failure, is_transient
+from diskdr.backup import Failure, copy_action, is_transient
 from diskdr.clock import utc_now
 from diskdr.errors import AzureError, PointTagsError, ThrottledError
 from diskdr.naming import parse_resource_id
@@ -27,7 +27,6 @@ from diskdr.restore_points import (
     VmRestorePoint,
     admission,
     collection_of,
-    copy_action,
     to_vm_restore_point,
 )
 
@@ -148,7 +147,7 @@ class RestorePointSteps:
                 existing is None or existing.id.lower() != newest.replica_id.lower()
             ):
                 newest_replica = self.state(newest.replica_id)[1]
-            action = copy_action(job, existing, newest_replica)
+            action = copy_action(job, existing, job.newest_copy, newest_replica)
             if action == "adopt" and existing is not None:
                 return {"action": action, "replica": existing.to_dict()}
             if action == "busy":

@@ -453,9 +453,7 @@ def record_copy(
     start times of the last hour's copies (Azure's copies-per-hour limit)."""
     current = dict(state or {})
     newest = NewestCopy.from_dict(current["newest"]) if current.get("newest") else None
-    if newest is None or _creation_order(copy.slot, copy.created_at) > _creation_order(
-        newest.slot, newest.created_at
-    ):
+    if newest is None or copy.is_newer_than(newest):
         newest = copy
     starts = dict(current.get("starts") or {})
     if started_at is not None:
@@ -585,32 +583,6 @@ def restore_point_copy_job(
             install_id, policy.name, vm_id, "replica", source=source_collection
         ),
     )
-
-
-def _creation_order(slot: datetime, created_at: datetime | None) -> tuple[datetime, datetime]:
-    return (created_at or slot, slot)
-
-
-def copy_action(
-    job: RestorePointCopyJob,
-    existing: VmRestorePoint | None,
-    newest_replica: VmRestorePoint | None,
-) -> CopyAction:
-    """What to do to copy ``job``'s restore point (as ``diskdr.backup.copy_action`` does
-    for snapshots): ``adopt`` its own replica (a re-run); skip (``superseded``) when a newer
-    point of the VM was already copied there; wait (``busy``) while another copy of the VM
-    is crossing regions; else ``start``. ``newest_replica`` is the replica of
-    ``job.newest_copy`` as Azure reports it now (None: gone, or no copy yet)."""
-    if existing is not None and existing.state != "failed":
-        return "adopt"
-    newest = job.newest_copy
-    if newest is None or newest_replica is None or newest_replica.state == "failed":
-        return "start"
-    if _creation_order(newest.slot, newest.created_at) > _creation_order(job.slot, job.created_at):
-        return "superseded"
-    if newest_replica.state in ("creating", "pending"):
-        return "busy"
-    return "start"
 
 
 # --- disk outcomes of a VM's restore point ---------------------------------------------------

@@ -71,7 +71,7 @@ def copy_order(context: df.DurableEntityContext) -> None:
     operation = context.operation_name
     if operation == "started":
         given = NewestCopy.from_dict(context.get_input())
-        if current is None or given.is_newer_than_copy(NewestCopy.from_dict(current)):
+        if current is None or given.is_newer_than(NewestCopy.from_dict(current)):
             current = given.to_dict()
         context.set_result(current)
     elif operation == "get":

@@ -288,7 +288,7 @@ class FakeGate:
     def started(self, key: str, copy: dict[str, Any]) -> dict[str, Any]:
         given = NewestCopy.from_dict(copy)
         current = self.newest.get(key)
-        if current is None or given.is_newer_than_copy(NewestCopy.from_dict(current)):
+        if current is None or given.is_newer_than(NewestCopy.from_dict(current)):
             self.newest[key] = copy
         return self.newest[key]
 

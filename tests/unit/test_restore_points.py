@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from diskdr.backup import Failure, NewestCopy, PolicyRef
+from diskdr.backup import Failure, NewestCopy, PolicyRef, copy_action
 from diskdr.errors import PointTagsError
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.naming import collection_name, group_id, id_tag_value, restore_point_name
@@ -22,7 +22,6 @@ from diskdr.restore_points import (
     admission,
     collection_of,
     collection_tags,
-    copy_action,
     copy_window,
     deletion_unit,
     disk_outcomes,
@@ -239,22 +238,21 @@ def test_jobs_are_deterministic():
 def test_copy_action_follows_creation_order():
     source = record()
     job = restore_point_copy_job(VM, source.points, CRASH, INSTALL)
-    assert copy_action(job, None, None) == "start"
+    assert copy_action(job, None, None, None) == "start"
     own = record(role="replica")
-    assert copy_action(job, own, None) == "adopt"
-    assert copy_action(job, replace(own, state="failed"), None) == "start"
+    assert copy_action(job, own, None, None) == "adopt"
+    assert copy_action(job, replace(own, state="failed"), None, None) == "start"
     later = record(role="replica", slot=SLOT + timedelta(hours=1))
     newer = NewestCopy(later.id, later.slot, later.created_at)
-    assert copy_action(replace(job, newest_copy=newer), None, later) == "superseded"
+    assert copy_action(job, None, newer, later) == "superseded"
     older = record(role="replica", slot=SLOT - timedelta(hours=1))
     older_copy = NewestCopy(older.id, older.slot, older.created_at)
     in_flight = replace(older, state="pending")
-    assert copy_action(replace(job, newest_copy=older_copy), None, in_flight) == "busy"
-    assert copy_action(replace(job, newest_copy=older_copy), None, older) == "start"
-    assert copy_action(replace(job, newest_copy=older_copy), None, None) == "start"
+    assert copy_action(job, None, older_copy, in_flight) == "busy"
+    assert copy_action(job, None, older_copy, older) == "start"
+    assert copy_action(job, None, older_copy, None) == "start"
 
 
-# --- disk outcomes ------------------------------------------------------------------------------
 def test_disk_outcomes_of_a_restore_point():
     point = record()
     outcomes = disk_outcomes(MACHINE, point)
