@@ -201,6 +201,31 @@ class VmOutcome(JsonModel):
             disk.replicated or disk.replica_note for disk in self.disks if disk.usable
         )
 
+    @classmethod
+    def start(cls, job: ProtectJob) -> VmOutcome:
+        """A VM's outcome before anything happened: no point yet for any of its disks."""
+        return cls(
+            vm_id=job.vm.id,
+            vm_name=job.vm.name,
+            policy=job.policy.name,
+            slot=job.slot,
+            group=group_id(job.install_id, job.vm.id, job.slot),
+            state="failed",
+            disks=tuple(DiskOutcome(d.id, d.name, d.lun) for d in job.vm.disks),
+            replicate=job.policy.replicates,
+        )
+
+
+def progress(phase: str, outcomes: Sequence[DiskOutcome]) -> dict[str, Any]:
+    """A VM's custom status: the phase and how many of its disks are where."""
+    return {
+        "phase": phase,
+        "disks": len(outcomes),
+        "usable": sum(o.usable for o in outcomes),
+        "failed": sum(o.error is not None for o in outcomes),
+        "replicated": sum(o.replicated for o in outcomes),
+    }
+
 
 @dataclass(frozen=True)
 class RunOptions(JsonModel):

@@ -14,6 +14,7 @@ Then the policy is pruned, and the run report is the orchestration's output.
 """
 
 import hashlib
+from dataclasses import replace
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -159,16 +160,6 @@ def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status:
 
 def failed_vm(job: CycleJob, vm: VmInfo, taken, error: Exception) -> VmOutcome:
     """The outcome of a VM whose protect_vm failed: what was taken, and the error."""
-    group, jobs = point_jobs(vm, job.slot, job.policy.name, job.install_id)
-    disks = tuple(taken or [DiskOutcome(j.disk.id, j.disk.name, j.disk.lun) for j in jobs])
-    return VmOutcome(
-        vm_id=vm.id,
-        vm_name=vm.name,
-        policy=job.policy.name,
-        slot=job.slot,
-        group=group,
-        state=group_state(disks),
-        disks=disks,
-        replicate=job.policy.replicates,
-        error=Failure.from_error(error),
-    )
+    started = VmOutcome.start(ProtectJob(vm, job.slot, job.policy, job.install_id, job.options))
+    disks = tuple(taken) if taken else started.disks
+    return replace(started, disks=disks, state=group_state(disks), error=Failure.from_error(error))

@@ -23,6 +23,7 @@ from diskdr.backup import (
     copy_job,
     group_state,
     point_jobs,
+    progress,
     with_replica,
 )
 from diskdr.model import RecoveryPoint
@@ -45,18 +46,9 @@ def protect_vm(context: df.DurableOrchestrationContext):
 
 def protect_with_snapshots(context, job: ProtectJob):
     """One incremental snapshot per disk (``consistency: disk``)."""
-    group, jobs = point_jobs(job.vm, job.slot, job.policy.name, job.install_id)
-    outcomes = [DiskOutcome(j.disk.id, j.disk.name, j.disk.lun) for j in jobs]
-    result = VmOutcome(
-        vm_id=job.vm.id,
-        vm_name=job.vm.name,
-        policy=job.policy.name,
-        slot=job.slot,
-        group=group,
-        state="failed",
-        disks=tuple(outcomes),
-        replicate=job.policy.replicates,
-    )
+    _, jobs = point_jobs(job.vm, job.slot, job.policy.name, job.install_id)
+    result = VmOutcome.start(job)
+    outcomes = list(result.disks)
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     try:
         if job.taken is not None:
@@ -145,13 +137,3 @@ def recover(context, jobs, outcomes):
                 RecoveryPoint.from_dict(state),
             )
     return recovered
-
-
-def progress(phase: str, outcomes: list[DiskOutcome]) -> dict:
-    return {
-        "phase": phase,
-        "disks": len(outcomes),
-        "usable": sum(o.usable for o in outcomes),
-        "failed": sum(o.error is not None for o in outcomes),
-        "replicated": sum(o.replicated for o in outcomes),
-    }

@@ -18,7 +18,15 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from activities.restore_points import restore_point_state, take_restore_point
-from diskdr.backup import CycleJob, DiskOutcome, Failure, ProtectJob, VmOutcome, group_state
+from diskdr.backup import (
+    CycleJob,
+    DiskOutcome,
+    Failure,
+    ProtectJob,
+    VmOutcome,
+    group_state,
+    progress,
+)
 from diskdr.inventory import VmInfo
 from diskdr.restore_points import (
     RestorePointJob,
@@ -38,17 +46,8 @@ from orchestrations.waiting import FIRST_DELAY, SETTLED, next_delay, sleep_until
 def protect_with_restore_point(context, job: ProtectJob):
     """protect_vm for a restore point policy; returns the VM's outcome as JSON."""
     rp_job = restore_point_job(job.vm, job.slot, job.policy, job.install_id)
-    outcomes = [DiskOutcome(d.id, d.name, d.lun) for d in job.vm.disks]
-    result = VmOutcome(
-        vm_id=job.vm.id,
-        vm_name=job.vm.name,
-        policy=job.policy.name,
-        slot=job.slot,
-        group=rp_job.group,
-        state="failed",
-        disks=tuple(outcomes),
-        replicate=job.policy.replicates,
-    )
+    result = VmOutcome.start(job)
+    outcomes = list(result.disks)
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     restore_point_id = None
     try:
@@ -201,13 +200,3 @@ def _late(outcomes: list[DiskOutcome]) -> list[DiskOutcome]:
         else o
         for o in outcomes
     ]
-
-
-def progress(phase: str, outcomes: list[DiskOutcome]) -> dict:
-    return {
-        "phase": phase,
-        "disks": len(outcomes),
-        "usable": sum(o.usable for o in outcomes),
-        "failed": sum(o.error is not None for o in outcomes),
-        "replicated": sum(o.replicated for o in outcomes),
-    }
