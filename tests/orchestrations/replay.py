@@ -6,7 +6,8 @@ actions the replay produced. New actions get the next sequence numbers (depth-fi
 SDK numbers its tasks), their scheduling events go into the history, and their completions
 — answered by the same responders as :func:`tests.orchestrations.fake_context.run` — arrive
 in later episodes: results at once, timers at their ``fireAt``, sub-orchestrations (run by
-the same loop) when they end.
+the same loop) when they end. The history events and the action numbering are devhost's
+(``devhost.history``, ``devhost.engine.flatten_actions``), so both speak one protocol.
 
 Every episode replays the orchestrator from its first line, so the check that each episode
 reproduces exactly the actions of the previous ones *is* the determinism check: a
@@ -21,71 +22,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import IntEnum
 from typing import Any
 
 from dateutil.parser import isoparse
 
+from devhost.engine import flatten_actions
+from devhost.history import ActionType, EventType
+from devhost.history import event as history_event
 from tests.orchestrations.conftest import orchestrator_handle
 from tests.orchestrations.fake_context import DEFAULT_NOW, Nested, TaskFailed
-
-
-class Event(IntEnum):
-    """The SDK's ``HistoryEventType`` numbers used here."""
-
-    EXECUTION_STARTED = 0
-    TASK_SCHEDULED = 4
-    TASK_COMPLETED = 5
-    TASK_FAILED = 6
-    SUB_ORCHESTRATION_CREATED = 7
-    SUB_ORCHESTRATION_COMPLETED = 8
-    SUB_ORCHESTRATION_FAILED = 9
-    TIMER_CREATED = 10
-    TIMER_FIRED = 11
-    ORCHESTRATOR_STARTED = 12
-    ORCHESTRATOR_COMPLETED = 13
-
-
-class Action(IntEnum):
-    """The SDK's ``ActionType`` numbers used here."""
-
-    CALL_ACTIVITY = 0
-    CALL_ACTIVITY_WITH_RETRY = 1
-    CALL_SUB_ORCHESTRATOR = 2
-    CREATE_TIMER = 5
-    WHEN_ANY = 11
-    WHEN_ALL = 12
 
 
 class NonDeterminism(AssertionError):
     """A replay produced different actions than the episodes before it."""
 
 
-def event(kind: Event, at: datetime, event_id: int = -1, **fields: Any) -> dict[str, Any]:
-    return {
-        "EventType": int(kind),
-        "EventId": event_id,
-        "IsPlayed": False,
-        "Timestamp": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        **fields,
-    }
-
-
-def flatten(actions: list) -> list[dict[str, Any]]:
-    """Atomic actions in the order the SDK numbers them (depth-first through compounds)."""
-    atomic: list[dict[str, Any]] = []
-
-    def walk(action: dict[str, Any]) -> None:
-        if action.get("actionType") in (Action.WHEN_ALL, Action.WHEN_ANY):
-            for child in action.get("compoundActions", []):
-                walk(child)
-        else:
-            atomic.append(action)
-
-    for group in actions:
-        for action in group if isinstance(group, list) else [group]:
-            walk(action)
-    return atomic
+def event(kind: EventType, at: datetime, event_id: int = -1, **fields: Any) -> dict[str, Any]:
+    """One history event at ``at``, in devhost's (the host's) shape."""
+    return history_event(kind, at.timestamp(), event_id, **fields)
 
 
 @dataclass
@@ -107,9 +61,9 @@ class ReplayRun:
         now = self.start
         name = self.builder._function.get_function_name()
         self.history = [
-            event(Event.ORCHESTRATOR_STARTED, now),
+            event(EventType.ORCHESTRATOR_STARTED, now),
             event(
-                Event.EXECUTION_STARTED,
+                EventType.EXECUTION_STARTED,
                 now,
                 Name=name,
                 Input=json.dumps(self.input),
@@ -120,7 +74,7 @@ class ReplayRun:
         waiting: list[tuple[datetime, dict[str, Any]]] = []  # (ready at, completion event)
         while True:
             state = self._episode()
-            atomic = flatten(state.get("actions", []))
+            atomic = flatten_actions(state.get("actions", []))
             if atomic[: len(self.actions)] != self.actions:
                 raise NonDeterminism(
                     f"{name}: episode {self.episodes} replayed {atomic[: len(self.actions)]} "
@@ -129,7 +83,7 @@ class ReplayRun:
             for action in atomic[len(self.actions) :]:
                 waiting.append(self._schedule(action, len(self.actions), now))
                 self.actions.append(action)
-            self.history.append(event(Event.ORCHESTRATOR_COMPLETED, now))
+            self.history.append(event(EventType.ORCHESTRATOR_COMPLETED, now))
             if state.get("isDone"):
                 self.end = now
                 output = state.get("output")
@@ -140,7 +94,7 @@ class ReplayRun:
             now = max(now, min(ready for ready, _ in waiting))
             delivered = [record for ready, record in waiting if ready <= now]
             waiting = [(ready, record) for ready, record in waiting if ready > now]
-            self.history.append(event(Event.ORCHESTRATOR_STARTED, now))
+            self.history.append(event(EventType.ORCHESTRATOR_STARTED, now))
             self.history.extend(delivered)
 
     def _episode(self) -> dict[str, Any]:
@@ -163,44 +117,48 @@ class ReplayRun:
         state = self._episode()
         if not state.get("isDone") or state.get("output") != output:
             raise NonDeterminism(f"a cold replay ended differently: {state}")
-        if flatten(state.get("actions", [])) != self.actions:
+        if flatten_actions(state.get("actions", [])) != self.actions:
             raise NonDeterminism("a cold replay scheduled different actions")
 
     def _schedule(
         self, action: dict[str, Any], task_id: int, now: datetime
     ) -> tuple[datetime, dict[str, Any]]:
         """Record ``action`` as scheduled; (when, event) of its completion."""
-        kind = Action(action["actionType"])
-        if kind == Action.CREATE_TIMER:
+        kind = ActionType(action["actionType"])
+        if kind == ActionType.CREATE_TIMER:
             fire_at = isoparse(action["fireAt"])
-            self.history.append(event(Event.TIMER_CREATED, now, task_id, FireAt=action["fireAt"]))
-            fired = event(Event.TIMER_FIRED, fire_at, TimerId=task_id, FireAt=action["fireAt"])
+            self.history.append(
+                event(EventType.TIMER_CREATED, now, task_id, FireAt=action["fireAt"])
+            )
+            fired = event(EventType.TIMER_FIRED, fire_at, TimerId=task_id, FireAt=action["fireAt"])
             return max(now, fire_at), fired
         name = action["functionName"]
         input_text = action.get("input")
         input_value = json.loads(input_text) if input_text is not None else None
-        if kind in (Action.CALL_ACTIVITY, Action.CALL_ACTIVITY_WITH_RETRY):
+        if kind in (ActionType.CALL_ACTIVITY, ActionType.CALL_ACTIVITY_WITH_RETRY):
             self.history.append(
-                event(Event.TASK_SCHEDULED, now, task_id, Name=name, Input=input_text, Version="")
+                event(
+                    EventType.TASK_SCHEDULED, now, task_id, Name=name, Input=input_text, Version=""
+                )
             )
             try:
                 result = self.responders[name](input_value)
             except TaskFailed as failure:
                 return now, event(
-                    Event.TASK_FAILED,
+                    EventType.TASK_FAILED,
                     now,
                     TaskScheduledId=task_id,
                     Reason=failure.reason,
                     Details=failure.details,
                 )
             return now, event(
-                Event.TASK_COMPLETED, now, TaskScheduledId=task_id, Result=json.dumps(result)
+                EventType.TASK_COMPLETED, now, TaskScheduledId=task_id, Result=json.dumps(result)
             )
-        if kind == Action.CALL_SUB_ORCHESTRATOR:
+        if kind == ActionType.CALL_SUB_ORCHESTRATOR:
             child_id = action.get("instanceId") or f"{self.instance_id}:{task_id:04d}"
             self.history.append(
                 event(
-                    Event.SUB_ORCHESTRATION_CREATED,
+                    EventType.SUB_ORCHESTRATION_CREATED,
                     now,
                     task_id,
                     Name=name,
@@ -217,7 +175,7 @@ class ReplayRun:
             result = child.run()
             assert child.end is not None
             return child.end, event(
-                Event.SUB_ORCHESTRATION_COMPLETED,
+                EventType.SUB_ORCHESTRATION_COMPLETED,
                 child.end,
                 TaskScheduledId=task_id,
                 Result=json.dumps(result),
