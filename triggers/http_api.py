@@ -24,7 +24,7 @@ from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
 from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
-from diskdr.inventory import VmInfo, vm_in_target
+from diskdr.inventory import VmInfo
 from diskdr.naming import format_slot
 from diskdr.policy import Policy
 from diskdr.restore_points import uses_restore_points
@@ -180,19 +180,11 @@ def _existing(fetch: Any, target: str, resource_id: str) -> Any:
 
 
 def _policy_for(service: Service, request: BackupRequest, vms: list[VmInfo]) -> Policy:
-    policies = service.policies()
     if request.policy is not None:
-        return policies.get(request.policy)
+        return service.policies().get(request.policy)
     matched = {}
     for vm in vms:
-        policy = next(
-            (
-                p
-                for p in policies.policies
-                if vm_in_target(vm.id, vm.tags, p.target.tags, p.target.resource_groups)
-            ),
-            None,
-        )
+        policy = service.policy_for_vm(vm)
         if policy is None:
             raise ApiError(
                 422,
