@@ -165,3 +165,32 @@ def test_completed_writes_and_deletes_are_announced_to_listeners():
     world.advance(world.now() + 60)
     assert changes[-1].kind == "delete"
     assert changes[-1].operation_name == "Microsoft.Compute/disks/delete"
+
+
+def test_a_failed_restore_point_is_announced_as_a_failed_write():
+    from emulator import estate
+    from emulator.server import create_world
+    from tests.emulator.support import SUB, estate_one_vm
+
+    world, _ = create_world()
+    estate.seed(world, estate_one_vm())
+    compute = world.backend("compute")[SUB]
+    vm = compute.get_vm("rg-app", "vm-web-1")
+    compute.create_or_update_restore_point_collection(
+        "rg-app", "rpc", {"location": "eastus", "properties": {"source": {"id": vm.id}}}
+    )
+    changes = []
+    world.on_change(changes.append)
+    crash = {"properties": {"consistencyMode": "CrashConsistent"}}
+    compute.begin_create_restore_point("rg-app", "rpc", "rp1", crash)
+    world.advance(world.now() + 60)
+    compute.begin_create_restore_point("rg-app", "rpc", "rp2", crash)  # too soon after rp1
+    world.advance(world.now() + 120)
+    points = [c for c in changes if "/restorePoints/" in c.resource_id]
+    assert [(c.resource_id.rsplit("/", 1)[1], c.kind, c.status) for c in points] == [
+        ("rp1", "write", "Succeeded"),
+        ("rp2", "write", "Failed"),
+    ]
+    assert points[1].operation_name == (
+        "Microsoft.Compute/restorePointCollections/restorePoints/write"
+    )

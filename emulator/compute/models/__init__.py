@@ -121,7 +121,14 @@ class ComputeBackend(
 
     # --- announcements (Event Grid's source) -------------------------------------------
 
-    def _announce(self, resource: ComputeResource, kind: str, action: str, when: float) -> None:
+    def _announce(
+        self,
+        resource: ComputeResource,
+        kind: str,
+        action: str,
+        when: float,
+        status: str = "Succeeded",
+    ) -> None:
         self.world.announce(
             ResourceChange(
                 kind=kind,
@@ -129,14 +136,16 @@ class ComputeBackend(
                 operation_name=f"{resource.resource_type}/{action}",
                 subscription=self.subscription,
                 resource_group=resource.resource_group,
-                status="Succeeded",
+                status=status,
                 time=when,
                 caller=self.world.caller,
             )
         )
 
-    def announce_write(self, resource: ComputeResource, when: float) -> None:
-        self._announce(resource, "write", "write", when)
+    def announce_write(
+        self, resource: ComputeResource, when: float, status: str = "Succeeded"
+    ) -> None:
+        self._announce(resource, "write", "write", when, status)
 
     def announce_delete(self, resource: ComputeResource, when: float) -> None:
         self._announce(resource, "delete", "delete", when)

@@ -62,7 +62,7 @@ from emulator.compute.models.vms import VirtualMachine
 from emulator.content import BLOCK_SIZE, BlockMap
 from emulator.errors import ArmError, InvalidResourceLocation
 from emulator.lro import retry_hint
-from emulator.world import LimitViolation, ResourceChange
+from emulator.world import LimitViolation
 
 if TYPE_CHECKING:
     from diskdr.clock import WorldClock
@@ -574,7 +574,7 @@ class RestorePointBackendMixin:
                 point.failure = failure
                 point.provisioning_state = "Failed"
                 point.disk_restore_points.clear()
-                self._announce_change(point, "write", "Failed", when)
+                self.announce_write(point, when, "Failed")  # type: ignore[arg-type]
                 raise failure
             point.provisioning_state = "Succeeded"
             for disk_point in point.disk_restore_points.values():
@@ -1104,24 +1104,6 @@ class RestorePointBackendMixin:
             subscription=self.subscription,
             location=disk_point.location,
             resource_id=disk_point.id,
-        )
-
-    # --- announcements of failures (Event Grid's ResourceWriteFailure) ----------------
-
-    def _announce_change(
-        self: ComputeBackend, resource: Any, kind: str, status: str, when: float
-    ) -> None:
-        self.world.announce(
-            ResourceChange(
-                kind=kind,
-                resource_id=resource.id,
-                operation_name=f"{resource.resource_type}/{kind}",
-                subscription=self.subscription,
-                resource_group=resource.resource_group,
-                status=status,
-                time=when,
-                caller=self.world.caller,
-            )
         )
 
 
