@@ -243,15 +243,10 @@ def id_tag_value(resource_id: str) -> str:
     return f"{value[: MAX_TAG_VALUE_LENGTH - len(digest) - 1]}#{digest}"
 
 
-def matches_id_tag(tag_value: str, resource_id: str) -> bool:
-    """Whether a tag written by :func:`id_tag_value` names ``resource_id``."""
-    return tag_value == id_tag_value(resource_id)
-
-
 @dataclass(frozen=True)
 class PointTags:
     """The diskdr tags of one recovery point, typed. Id fields are as written in the tags
-    (lower-case, possibly shortened: compare with :func:`matches_id_tag`)."""
+    (lower-case, possibly shortened: compare them with :func:`id_tag_value` of an id)."""
 
     owner: str
     policy: str
@@ -314,25 +309,6 @@ def point_tags(
     }
     if source is not None:
         tags[TAG_SOURCE] = id_tag_value(source)
-    return tags
-
-
-def tags_of(point: PointTags) -> dict[str, str]:
-    """The tags that :func:`parse_point_tags` read ``point`` from (hold included)."""
-    tags = point_tags(
-        point.owner,
-        point.policy,
-        point.vm_id,
-        point.disk_id,
-        point.disk_uid,
-        point.slot,
-        point.group,
-        point.consistency,
-        point.role,
-        point.source,
-    )
-    if point.hold:
-        tags[TAG_HOLD] = "true"
     return tags
 
 
