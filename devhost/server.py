@@ -32,7 +32,7 @@ from devhost.engine import Engine
 from devhost.management import ManagementApi, client_binding
 from devhost.store import Store
 from devhost.triggers import TimerTrigger, invoke_event_grid, invoke_http
-from diskdr.clock import ENV_ANCHOR, ENV_SCALE, WorldClock
+from diskdr.clock import WorldClock
 
 log = logging.getLogger("devhost")
 
@@ -194,13 +194,11 @@ async def _close_sdk_session() -> None:
 
 
 def _world_clock(args: argparse.Namespace) -> WorldClock:
-    scale = args.time_scale
-    if scale is None:
-        scale = float(os.environ.get(ENV_SCALE) or 1.0)
-    anchor = args.clock_anchor
-    if anchor is None and os.environ.get(ENV_ANCHOR):
-        anchor = float(os.environ[ENV_ANCHOR])
-    return WorldClock(scale, anchor if anchor is not None else time.time())
+    """The command line's clock; what it leaves out comes from the environment, else now."""
+    from_env = WorldClock.from_env()
+    scale = from_env.scale if args.time_scale is None else args.time_scale
+    anchor = from_env.anchor if args.clock_anchor is None else args.clock_anchor
+    return WorldClock(scale, anchor)
 
 
 class FrontDoor:

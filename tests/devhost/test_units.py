@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from devhost.engine import describe_action, flatten_actions, json_text_of_body, retry_delay_seconds
 from devhost.ncrontab import Schedule
 from devhost.routing import RouteTemplate
+from devhost.server import _world_clock, parse_args
 from diskdr.errors import ScheduleError
 
 
@@ -78,3 +80,17 @@ def test_body_json_text_unwraps_the_sdk_double_encoding():
     assert json_text_of_body(b"") is None
     with pytest.raises(ValueError):
         json_text_of_body(b"{oops")
+
+
+def test_world_clock_flags_win_over_the_environment(monkeypatch):
+    monkeypatch.setenv("DISKDR_TIME_SCALE", "60")
+    monkeypatch.setenv("DISKDR_CLOCK_ANCHOR", "1000.5")
+    from_env = _world_clock(parse_args([]))
+    assert (from_env.scale, from_env.anchor) == (60.0, 1000.5)
+    flags = _world_clock(parse_args(["--time-scale", "600", "--clock-anchor", "7"]))
+    assert (flags.scale, flags.anchor) == (600.0, 7.0)
+    monkeypatch.delenv("DISKDR_TIME_SCALE")
+    monkeypatch.delenv("DISKDR_CLOCK_ANCHOR")
+    before = time.time()
+    real = _world_clock(parse_args([]))
+    assert real.scale == 1.0 and before <= real.anchor <= time.time()
