@@ -179,7 +179,11 @@ class Service:
             if action == "adopt" and existing is not None:
                 return {"action": action, "replica": existing.to_dict()}
             if action == "busy":
-                return {"action": action, "note": f"a copy of this disk is in flight: {newest}"}
+                assert newest is not None
+                return {
+                    "action": action,
+                    "note": f"a copy of this disk is in flight: {newest.replica_id}",
+                }
             if action == "superseded":
                 assert newest is not None
                 return {
@@ -210,24 +214,34 @@ class Service:
         return self._listing()[0]
 
     def _listing(self) -> tuple[list[RecoveryPoint], list[str], list[VmRestorePoint]]:
-        """Our points in every subscription (snapshots and disk restore points), why
-        resources with broken tags were left, and our failed restore points (they hold no
-        disk restore point, so no recovery point stands for them)."""
+        """Our points in every subscription in scope (see :meth:`_points_in`)."""
         points: list[RecoveryPoint] = []
         broken: list[str] = []
         failed: list[VmRestorePoint] = []
         for subscription in self.settings.subscription_ids:
-            listing = self.port.list_points(subscription)
-            restore_points = self.restore_points.listing(subscription)
-            for message in (*listing.broken, *restore_points.broken):
-                log.error("left alone, tags broken: %s", message)
-            points.extend(listing.points)
-            broken.extend(listing.broken)
-            for restore_point in restore_points.restore_points:
-                points.extend(restore_point.points)
-                if restore_point.state == "failed" and not restore_point.points:
-                    failed.append(restore_point)
-            broken.extend(restore_points.broken)
+            found = self._points_in(subscription)
+            points.extend(found[0])
+            broken.extend(found[1])
+            failed.extend(found[2])
+        return points, broken, failed
+
+    def _points_in(
+        self, subscription: str
+    ) -> tuple[list[RecoveryPoint], list[str], list[VmRestorePoint]]:
+        """Our points in one subscription (snapshots and disk restore points), why
+        resources with broken tags were left, and our failed restore points (they hold no
+        disk restore point, so no recovery point stands for them)."""
+        listing = self.port.list_points(subscription)
+        restore_points = self.restore_points.listing(subscription)
+        broken = [*listing.broken, *restore_points.broken]
+        for message in broken:
+            log.error("left alone, tags broken: %s", message)
+        points = list(listing.points)
+        failed = []
+        for restore_point in restore_points.restore_points:
+            points.extend(restore_point.points)
+            if restore_point.state == "failed" and not restore_point.points:
+                failed.append(restore_point)
         return points, broken, failed
 
     def prune_plan(self, policy_name: str, now: datetime) -> PrunePlan:
@@ -263,13 +277,10 @@ class Service:
     # --- queries -------------------------------------------------------------------------
     def points_of_vm(self, vm_id: str) -> list[RecoveryPoint]:
         """This install's points of one VM, in every region."""
-        subscription = parse_resource_id(vm_id).subscription_id
-        listing = self.port.list_points(subscription)
-        restore_points = self.restore_points.listing(subscription).restore_points
+        points, _, _ = self._points_in(parse_resource_id(vm_id).subscription_id)
         wanted = id_tag_value(vm_id)
-        found = [*listing.points, *(p for rp in restore_points for p in rp.points)]
         return sorted(
-            (p for p in found if p.vm_id == wanted),
+            (p for p in points if p.vm_id == wanted),
             key=lambda p: (p.slot, p.role, p.region, p.disk_id),
         )
 
