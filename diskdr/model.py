@@ -18,7 +18,6 @@ from typing import Any, Literal, Self, get_args
 
 from diskdr import naming
 from diskdr.naming import Consistency, Role
-from diskdr.retention import PointInfo
 
 PointState = Literal["creating", "pending", "usable", "failed"]
 POINT_STATES: tuple[PointState, ...] = get_args(PointState)
@@ -151,18 +150,6 @@ class RecoveryPoint(JsonModel):
             created_at=created_at,
             hold=parsed.hold,
             tags=dict(tags or {}),
-        )
-
-    def to_point_info(self, copy_base: bool = False) -> PointInfo:
-        """What retention needs; ``copy_base`` is known only to the caller (copy state)."""
-        return PointInfo(
-            id=self.id,
-            slot=self.slot,
-            owner=self.owner,
-            usable=self.state == "usable",
-            hold=self.hold,
-            copy_base=copy_base,
-            failed=self.state == "failed",
         )
 
 

@@ -1,4 +1,4 @@
-"""RecoveryPoint: exact JSON round trips, construction from Azure tags, retention view."""
+"""RecoveryPoint: exact JSON round trips and construction from Azure tags."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from diskdr import naming
 from diskdr.errors import PointTagsError
 from diskdr.model import POINT_STATES, JsonModel, RecoveryPoint
-from diskdr.retention import PointInfo
 
 EXAMPLES = settings(max_examples=500, deadline=None)
 
@@ -114,29 +113,6 @@ def test_a_replica_carries_its_source_and_hold_comes_from_the_tag():
     assert replica.role == "replica"
     assert replica.source_id == SNAPSHOT_ID.lower()
     assert replica.hold is True
-
-
-@pytest.mark.parametrize(
-    ("state", "usable", "failed"),
-    [
-        ("usable", True, False),
-        ("pending", False, False),
-        ("creating", False, False),
-        ("failed", False, True),
-    ],
-)
-def test_to_point_info_maps_the_state(state, usable, failed):
-    info = a_point(state=state, hold=True).to_point_info(copy_base=True)
-    assert info == PointInfo(
-        id=SNAPSHOT_ID,
-        slot=SLOT,
-        owner="prod",
-        usable=usable,
-        hold=True,
-        copy_base=True,
-        failed=failed,
-    )
-    assert a_point().to_point_info().copy_base is False
 
 
 def test_to_dict_is_plain_json_with_camel_case_keys():
