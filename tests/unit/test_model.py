@@ -31,14 +31,15 @@ def our_tags(**extra: str) -> dict[str, str]:
     return {**tags, **extra}
 
 
+def listed(tags: dict[str, str] | None, **fields) -> RecoveryPoint | None:
+    """``from_tags`` as a listing of install ``prod`` calls it, by default for SNAPSHOT_ID."""
+    fields = {"id": SNAPSHOT_ID, "name": NAME, "region": "eastus", "state": "usable", **fields}
+    return RecoveryPoint.from_tags(**fields, tags=tags, install_id="prod")
+
+
 def a_point(**changes) -> RecoveryPoint:
-    point = RecoveryPoint.from_tags(
-        id=SNAPSHOT_ID,
-        name=NAME,
-        region="eastus",
-        tags=our_tags(env="prod"),
-        install_id="prod",
-        state="usable",
+    point = listed(
+        our_tags(env="prod"),
         completion_percent=100,
         created_at=datetime(2026, 11, 25, 4, 0, 7, 123456, tzinfo=UTC),
     )
@@ -69,43 +70,25 @@ def test_from_tags_reads_identity_from_the_id_and_fields_from_the_tags():
 def test_from_tags_returns_none_for_someone_elses_snapshot():
     other = naming.point_tags("other", "gold", VM, DISK, "u", SLOT, GROUP, "crash", "primary")
     for tags in (other, {}, None, {"env": "prod"}):
-        assert (
-            RecoveryPoint.from_tags(
-                id=SNAPSHOT_ID,
-                name=NAME,
-                region="eastus",
-                tags=tags,
-                install_id="prod",
-                state="usable",
-            )
-            is None
-        )
+        assert listed(tags) is None
 
 
 def test_from_tags_raises_for_our_snapshot_with_broken_tags():
     broken = our_tags()
     del broken["diskdr-slot"]
     with pytest.raises(PointTagsError, match=f"{NAME} carries diskdr-owner=prod but: diskdr-slot"):
-        RecoveryPoint.from_tags(
-            id=SNAPSHOT_ID,
-            name=NAME,
-            region="eastus",
-            tags=broken,
-            install_id="prod",
-            state="usable",
-        )
+        listed(broken)
 
 
 def test_a_replica_carries_its_source_and_hold_comes_from_the_tag():
     tags = naming.point_tags(
         "prod", "gold", VM, DISK, "uid-1", SLOT, GROUP, "crash", "replica", SNAPSHOT_ID
     )
-    replica = RecoveryPoint.from_tags(
+    replica = listed(
+        {**tags, "diskdr-hold": "audit"},
         id=f"{RG}/snapshots/replica-1",
         name="replica-1",
         region="westus2",
-        tags={**tags, "diskdr-hold": "audit"},
-        install_id="prod",
         state="pending",
         completion_percent=12.5,
     )
