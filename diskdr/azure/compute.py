@@ -43,7 +43,6 @@ from diskdr.naming import TAG_HOLD, TAG_OWNER, is_owned_by, parse_resource_id
 
 log = logging.getLogger(__name__)
 
-# Error codes meaning "a platform limit was reached": retrying the same call does not help.
 # Azure's code for "a platform limit was reached" on a snapshot create (the 500 incremental
 # snapshots of a disk; seen in azure-sdk-for-python#14282). Retrying does not help.
 LIMIT_CODES = frozenset({"SnapshotsLimitReached"})
