@@ -33,29 +33,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from diskdr.errors import OwnershipError
 
 __all__ = [
-    "REASON_ORDER",
     "Decision",
     "PointInfo",
     "RetentionRules",
     "apply",
     "iso_duration",
 ]
-
-#: The order reasons appear in for a kept point (bucket reasons carry their bucket label).
-REASON_ORDER = (
-    "last",
-    "hourly",
-    "daily",
-    "weekly",
-    "monthly",
-    "yearly",
-    "within",
-    "min-keep",
-    "newest-usable",
-    "in-progress",
-    "hold",
-    "copy-base",
-)
 
 _COUNT_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
 # Zones whose wall clock is UTC: bucket keys come straight from the slot, no conversion.
