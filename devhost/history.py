@@ -8,6 +8,7 @@ Payloads (``Input``, ``Result``) are JSON text inside the JSON, as on the real h
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -131,7 +132,7 @@ def public_history(events: list[dict], with_output: bool) -> list[dict]:
         if with_output:
             for key in ("Input", "Result"):
                 if key in record:
-                    entry[key] = _parse_json_text(record[key])
+                    entry[key] = json_or_text(record[key])
         shown.append(entry)
     return shown
 
@@ -142,9 +143,8 @@ def _pascal(kind: EventType) -> str:
     )
 
 
-def _parse_json_text(text: Any) -> Any:
-    import json
-
+def json_or_text(text: Any) -> Any:
+    """A stored JSON text as its value; text that is not JSON (or not text) as it is."""
     if not isinstance(text, str):
         return text
     try:

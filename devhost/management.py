@@ -10,17 +10,14 @@ an event or terminate reaches an ended instance, 400 for bad input.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from devhost.engine import Engine, ManagementError, json_text_of_body
-from devhost.history import format_time, parse_time, public_history
+from devhost.history import format_time, json_or_text, parse_time, public_history
 from devhost.store import Instance
-
-RUNNING = ("Pending", "Running")
 
 
 def client_binding(base_url: str, hub: str, key: str) -> dict[str, Any]:
@@ -74,9 +71,9 @@ def status_json(
         "name": instance.name,
         "instanceId": instance.instance_id,
         "runtimeStatus": instance.status,
-        "input": _loads(instance.input) if show_input else None,
-        "customStatus": _loads(instance.custom_status),
-        "output": _loads(instance.output),
+        "input": json_or_text(instance.input) if show_input else None,
+        "customStatus": json_or_text(instance.custom_status),
+        "output": json_or_text(instance.output),
         "createdTime": format_time(instance.created_time),
         "lastUpdatedTime": format_time(instance.last_updated),
     }
@@ -144,7 +141,7 @@ class ManagementApi:
             while asyncio.get_running_loop().time() < deadline:
                 instance = self.engine.store.get_instance(instance_id)
                 if instance is not None and not instance.is_running:
-                    return web.json_response(_loads(instance.output), status=200)
+                    return web.json_response(json_or_text(instance.output), status=200)
                 await asyncio.sleep(min(interval, 0.1))
         payload = management_payload(self.binding, instance_id)
         return web.json_response(
@@ -164,7 +161,7 @@ class ManagementApi:
             )
         show_input = request.query.get("showInput", "true").lower() != "false"
         body = status_json(instance, show_input, history)
-        if instance.status in RUNNING:
+        if instance.is_running:
             payload = management_payload(self.binding, instance_id)
             return web.json_response(
                 body,
@@ -276,12 +273,3 @@ def _time_arg(request: web.Request, name: str) -> float | None:
         return parse_time(text)
     except (ValueError, OverflowError) as error:
         raise ValueError(f"{name}: not an ISO 8601 time: {text!r}") from error
-
-
-def _loads(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
