@@ -13,8 +13,22 @@ from diskdr.model import JsonModel
 from diskdr.naming import parse_resource_id
 
 
+class _InResourceGroup:
+    """Subscription and resource group of a record, read from its ARM ``id``."""
+
+    id: str
+
+    @property
+    def subscription_id(self) -> str:
+        return parse_resource_id(self.id).subscription_id
+
+    @property
+    def resource_group(self) -> str:
+        return parse_resource_id(self.id).resource_group
+
+
 @dataclass(frozen=True)
-class DiskInfo(JsonModel):
+class DiskInfo(JsonModel, _InResourceGroup):
     """One managed disk of a VM (or a standalone disk named in an on-demand request)."""
 
     id: str
@@ -31,21 +45,13 @@ class DiskInfo(JsonModel):
         return self.lun is None
 
     @property
-    def subscription_id(self) -> str:
-        return parse_resource_id(self.id).subscription_id
-
-    @property
-    def resource_group(self) -> str:
-        return parse_resource_id(self.id).resource_group
-
-    @property
     def family(self) -> str:
         """The snapshot family: a recreated disk with the same id is a new family."""
         return f"{self.id.lower()}#{self.unique_id.lower()}"
 
 
 @dataclass(frozen=True)
-class VmInfo(JsonModel):
+class VmInfo(JsonModel, _InResourceGroup):
     """A VM and the managed disks diskdr protects on it (OS disk first, then by LUN)."""
 
     id: str
@@ -53,14 +59,6 @@ class VmInfo(JsonModel):
     location: str
     tags: Mapping[str, str]
     disks: tuple[DiskInfo, ...]
-
-    @property
-    def subscription_id(self) -> str:
-        return parse_resource_id(self.id).subscription_id
-
-    @property
-    def resource_group(self) -> str:
-        return parse_resource_id(self.id).resource_group
 
 
 def tags_match(resource_tags: Mapping[str, str] | None, wanted: Mapping[str, str]) -> bool:
