@@ -41,10 +41,6 @@ class DiskInfo(JsonModel, _InResourceGroup):
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
-    def is_os_disk(self) -> bool:
-        return self.lun is None
-
-    @property
     def family(self) -> str:
         """The snapshot family: a recreated disk with the same id is a new family."""
         return f"{self.id.lower()}#{self.unique_id.lower()}"

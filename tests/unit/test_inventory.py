@@ -52,5 +52,4 @@ def test_round_trips_and_family():
     vm = VmInfo(VM_ID, "vm1", "eastus", {"backup": "gold"}, (disk("os", None), disk("d0", 0)))
     assert VmInfo.from_dict(vm.to_dict()) == vm
     assert vm.resource_group == "RG-App" and vm.subscription_id == SUB
-    assert vm.disks[0].is_os_disk and not vm.disks[1].is_os_disk
     assert vm.disks[1].family.endswith("#uid-d0")
