@@ -91,8 +91,10 @@ def parse_duration(text: object) -> timedelta:
         return text
     if not isinstance(text, str):
         raise ValueError(f"expected an ISO 8601 duration such as PT4H or P7D, got {_show(text)}")
-    match = _DURATION.match(text.strip().upper())
-    if match is None or text.strip().upper() in ("P", "PT") or text.strip().endswith("T"):
+    normalized = text.strip().upper()
+    match = _DURATION.match(normalized)
+    # The pattern also matches "P" and a "T" with nothing after it, which ISO 8601 does not.
+    if match is None or normalized == "P" or normalized.endswith("T"):
         raise ValueError(f"expected an ISO 8601 duration such as PT4H or P7D, got {text!r}")
     parts = match.groupdict()
     if parts["years"] or parts["months"]:

@@ -333,6 +333,8 @@ def test_iso_durations(text, duration):
         ),
         ("PT", DURATION + "'PT'"),
         ("P1DT", DURATION + "'P1DT'"),
+        ("p1dt", DURATION + "'p1dt'"),
+        ("P", DURATION + "'P'"),
         ("4h", DURATION + "'4h'"),
         ("P0D", "expected a positive duration, got 'P0D'"),
     ],
