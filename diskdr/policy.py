@@ -81,11 +81,12 @@ _DURATION = re.compile(
 )
 
 
-def parse_duration(text: object) -> timedelta:
+def parse_duration(text: object, *, allow_zero: bool = False) -> timedelta:
     """An ISO 8601 duration (``PT4H``, ``P7D``, ``P1DT12H``, ``P2W``) as a positive timedelta.
 
     Years and months are refused: they have no fixed length, and retention and RPO must
-    mean the same span every time (write ``P30D`` or ``P365D``).
+    mean the same span every time (write ``P30D`` or ``P365D``). ``allow_zero`` lets a
+    caller with its own minimum (app settings) report a zero duration in its own words.
     """
     if isinstance(text, timedelta):
         return text
@@ -109,7 +110,7 @@ def parse_duration(text: object) -> timedelta:
         minutes=int(parts["minutes"] or 0),
         seconds=float(parts["seconds"] or 0),
     )
-    if duration <= timedelta(0):
+    if duration < timedelta(0) or (duration == timedelta(0) and not allow_zero):
         raise ValueError(f"expected a positive duration, got {text!r}")
     return duration
 

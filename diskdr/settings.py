@@ -14,24 +14,21 @@ from datetime import timedelta
 from pathlib import Path
 
 from diskdr.errors import ConfigError, ScheduleError
+from diskdr.policy import parse_duration
 from diskdr.schedule import Cron
 
 _SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_DURATION = re.compile(
-    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
-)
 CREDENTIAL_MODES = ("default", "emulator")
 AZURE_PUBLIC_ARM = "https://management.azure.com"
 DEFAULT_TICK_SCHEDULE = "0 */5 * * * *"
 
 
 def parse_duration_setting(name: str, text: str) -> timedelta:
-    """An ISO 8601 duration of days, hours, minutes and seconds (``PT2H``, ``P1DT12H``)."""
-    match = _DURATION.match(text.strip().upper())
-    if not match or text.strip().upper() in ("P", "PT"):
-        raise ConfigError(f"{name}: expected an ISO 8601 duration like PT2H or P1D, got {text!r}")
-    parts = {key: int(value) for key, value in match.groupdict().items() if value}
-    return timedelta(**parts)
+    """An ISO 8601 duration as the policy file reads them (``PT2H``, ``P1DT12H``), or zero."""
+    try:
+        return parse_duration(text, allow_zero=True)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

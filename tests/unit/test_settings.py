@@ -44,6 +44,7 @@ def test_defaults_follow_the_design_table(tmp_path):
         ),
         ({"DISKDR_PRUNE_DRY_RUN": "maybe"}, "DISKDR_PRUNE_DRY_RUN: expected true or false"),
         ({"DISKDR_GROUP_DEADLINE": "2h"}, "DISKDR_GROUP_DEADLINE: expected an ISO 8601 duration"),
+        ({"DISKDR_COPY_DEADLINE": "P1DT"}, "DISKDR_COPY_DEADLINE: expected an ISO 8601 duration"),
     ],
 )
 def test_bad_settings_name_the_setting(env, message):
