@@ -79,7 +79,7 @@ class Plan:
 
     scheduling: list[tuple[int, dict]] = field(default_factory=list)
     work: list[tuple[int, str, str | None]] = field(default_factory=list)
-    timers: list[tuple[int, float, dict]] = field(default_factory=list)
+    timers: list[tuple[float, dict]] = field(default_factory=list)  # (fire at, TimerFired)
     children: list[tuple[int, str, str, str | None]] = field(default_factory=list)
     entity_ops: list[tuple[str, str, str | None, bool, str | None]] = field(default_factory=list)
     immediate: list[dict] = field(default_factory=list)
@@ -198,12 +198,12 @@ class Engine:
         clock: Any,
         max_activities: int,
         max_orchestrators: int,
-        binding_json: Callable[[], str],
+        binding_text: str,
     ) -> None:
         self.store = store
         self.app = app
         self.clock = clock
-        self.binding_json = binding_json
+        self.binding_text = binding_text  # the durableClient binding JSON
         self.max_activities = max_activities
         self.max_orchestrators = max_orchestrators
         self.activity_pool = ThreadPoolExecutor(max_activities, thread_name_prefix="activity")
@@ -222,7 +222,6 @@ class Engine:
         self._outstanding: dict[str, int] = {}
         self._episode_cost: dict[str, tuple[float, float]] = {}
         self._deferred: set[str] = set()
-        self.episodes = 0
 
     # -- lifecycle ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -533,7 +532,6 @@ class Engine:
             state, error = await loop.run_in_executor(
                 self.orchestrator_pool, invoke_orchestrator, spec.func, payload
             )
-        self.episodes += 1
         self._commit_episode(instance, history, new_events, consumed, chains, state, error, now)
 
     def _deliverable(self, history: list[dict], fresh: list[dict], chains: dict) -> list[dict]:
@@ -650,7 +648,7 @@ class Engine:
                         db, instance_id, instance.execution_id, task_id, name, input_text
                     )
                 )
-            for _timer_id, fire_at, record in plan.timers:
+            for fire_at, record in plan.timers:
                 Store.add_inbox(db, instance_id, instance.execution_id, record, fire_at)
             for record in plan.immediate:
                 Store.add_inbox(db, instance_id, instance.execution_id, record)
@@ -674,7 +672,7 @@ class Engine:
             item = self.store.get_work(work_id)
             if item is not None:
                 self._dispatch(item)
-        for _timer_id, fire_at, _record in plan.timers:
+        for fire_at, _record in plan.timers:
             self._add_timer(fire_at, instance_id)
         for child_id in started_children:
             self.notify(child_id)
@@ -917,11 +915,7 @@ class Engine:
         )
         if not canceled:
             plan.timers.append(
-                (
-                    timer_id,
-                    fire_at,
-                    event(EventType.TIMER_FIRED, fire_at, TimerId=timer_id, FireAt=fire_text),
-                )
+                (fire_at, event(EventType.TIMER_FIRED, fire_at, TimerId=timer_id, FireAt=fire_text))
             )
 
     def _create_children(self, db: Any, parent: Instance, plan: Plan, now: float) -> list[str]:
@@ -1109,14 +1103,14 @@ class Engine:
         spec: FunctionSpec,
         kwargs: dict[str, Any],
         reason: str,
-        pool: ThreadPoolExecutor | None = None,
+        pool: ThreadPoolExecutor,
     ) -> Any:
         """Call an app function as the worker does: async on the loop, sync in a thread."""
         context = InvocationContext(spec.name)
         if spec.wants_context:
             kwargs["context"] = context
         for client_param in spec.client_params:
-            kwargs[client_param] = self.binding_json()
+            kwargs[client_param] = self.binding_text
         started = time.monotonic()
         log.info(
             "Executing 'Functions.%s' (Reason='%s', Id=%s)",
@@ -1130,9 +1124,7 @@ class Engine:
                 result = await spec.func(**kwargs)
             else:
                 loop = asyncio.get_running_loop()
-                result = await loop.run_in_executor(
-                    pool or self.activity_pool, functools.partial(spec.func, **kwargs)
-                )
+                result = await loop.run_in_executor(pool, functools.partial(spec.func, **kwargs))
             outcome = "Succeeded"
             return result
         except Exception as exc:

@@ -126,7 +126,6 @@ async def serve(args: argparse.Namespace) -> None:
     host_text = f"[{args.host}]" if ":" in args.host else args.host
     base_url = f"http://{host_text}:{port}"
     binding = client_binding(base_url, host_settings.hub_name, keys.durabletask_key)
-    binding_text = json.dumps(binding)
 
     store = Store(state_dir / "durable.sqlite")
     engine = Engine(
@@ -135,7 +134,7 @@ async def serve(args: argparse.Namespace) -> None:
         clock,
         host_settings.max_activities,
         host_settings.max_orchestrators,
-        lambda: binding_text,
+        json.dumps(binding),
     )
     function_pool = ThreadPoolExecutor(16, thread_name_prefix="function")
     front = FrontDoor(

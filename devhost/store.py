@@ -209,12 +209,6 @@ class Store:
         sql += " ORDER BY created_time, instance_id"
         return [Instance(*row) for row in self.db.execute(sql, args)]
 
-    def running_instance_ids(self) -> list[str]:
-        rows = self.db.execute(
-            "SELECT instance_id FROM instances WHERE status IN ('Pending', 'Running')"
-        )
-        return [row[0] for row in rows]
-
     @staticmethod
     def put_instance(db: sqlite3.Connection, instance: Instance) -> None:
         db.execute(

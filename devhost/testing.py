@@ -27,9 +27,9 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-T = TypeVar("T")
+from devhost.store import TERMINAL_STATES
 
-TERMINAL = ("Completed", "Failed", "Terminated")
+T = TypeVar("T")
 
 
 class DevHostError(RuntimeError):
@@ -250,7 +250,7 @@ class DevHost:
         return None if status == 404 else body
 
     def wait_for(
-        self, instance_id: str, timeout: float = 60.0, statuses: tuple[str, ...] = TERMINAL
+        self, instance_id: str, timeout: float = 60.0, statuses: tuple[str, ...] = TERMINAL_STATES
     ) -> dict[str, Any]:
         """Poll until the instance reaches one of ``statuses``; its status JSON."""
         deadline = time.monotonic() + timeout
