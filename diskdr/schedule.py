@@ -218,14 +218,9 @@ def _parse_value(text: str, item: str, index: int, low: int, high: int) -> int:
 def zone_of(name: str) -> ZoneInfo:
     """The IANA time zone ``name``; raise ``ScheduleError`` if it is unknown."""
     try:
-        return _zone_cached(name)
+        return ZoneInfo(name)  # ZoneInfo keeps its own cache of instances
     except (ZoneInfoNotFoundError, ValueError, TypeError):
         raise ScheduleError(f"unknown IANA time zone {name!r}") from None
-
-
-@functools.lru_cache(maxsize=128)
-def _zone_cached(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def _as_utc(instant: datetime) -> datetime:
