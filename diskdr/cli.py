@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from diskdr.errors import PolicyError, ScheduleError
 from diskdr.policy import Policy, PolicySet, load_policy_file
@@ -67,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         "simulate", help="run schedules and retention over N days; estimate storage and cost"
     )
     sim.add_argument("file", metavar="FILE")
-    sim.add_argument("--days", required=True, type=_positive(int), metavar="N")
+    sim.add_argument("--days", required=True, type=_positive_int, metavar="N")
     sim.add_argument(
         "--start",
         type=_instant,
@@ -92,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--disks",
-        type=_positive(int),
+        type=_positive_int,
         default=defaults.disks,
         metavar="N",
         help=f"disks protected by each policy (default {defaults.disks})",
@@ -146,17 +145,14 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _positive(kind: type[int]) -> Any:
-    def convert(text: str) -> int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}")
-        return value
-
-    return convert
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected an integer > 0, got {text!r}")
+    return value
 
 
 # -- commands -----------------------------------------------------------------------------
