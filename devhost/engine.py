@@ -371,38 +371,28 @@ class Engine:
         )
 
     def raise_event(self, instance_id: str, name: str, input_text: str | None) -> None:
-        instance = self._existing(instance_id)
-        if not instance.is_running:
-            raise ManagementError(410, f"Instance {instance_id} is {instance.status}.")
-        now = self.clock.time()
-        with self.store.transaction() as db:
-            Store.add_inbox(
-                db,
-                instance_id,
-                None,
-                event(EventType.EVENT_RAISED, now, Name=name, Input=input_text),
-            )
+        record = event(EventType.EVENT_RAISED, self.clock.time(), Name=name, Input=input_text)
+        instance = self._send(instance_id, record)
         log.info(
             "%s: Function '%s (Orchestrator)' received a '%s' event.",
             instance_id,
             instance.name,
             name,
         )
-        self.notify(instance_id)
 
     def terminate(self, instance_id: str, reason: str) -> None:
+        record = event(EventType.EXECUTION_TERMINATED, self.clock.time(), Input=json.dumps(reason))
+        self._send(instance_id, record)
+
+    def _send(self, instance_id: str, record: dict) -> Instance:
+        """Queue ``record`` for a running instance (404 if unknown, 410 if it has ended)."""
         instance = self._existing(instance_id)
         if not instance.is_running:
             raise ManagementError(410, f"Instance {instance_id} is {instance.status}.")
-        now = self.clock.time()
         with self.store.transaction() as db:
-            Store.add_inbox(
-                db,
-                instance_id,
-                None,
-                event(EventType.EXECUTION_TERMINATED, now, Input=json.dumps(reason)),
-            )
+            Store.add_inbox(db, instance_id, None, record)
         self.notify(instance_id)
+        return instance
 
     def purge(self, instances: list[Instance]) -> int:
         """Delete terminal instances with their history; running ones are left alone."""
