@@ -748,7 +748,7 @@ class Engine:
                     timer_id = plan.next_id
                     plan.next_id += 1
                     fire_at = now + retry_delay_seconds(chain["options"], chain["attempts"])
-                    self._plan_timer(plan, timer_id, fire_at, format_time(fire_at))
+                    self._plan_timer(plan, timer_id, fire_at, format_time(fire_at), now)
                     chain["ids"].append(timer_id)
                     plan.chains[position] = chain
                 elif kind == EventType.TIMER_FIRED and chain["attempts"] < int(
@@ -791,6 +791,7 @@ class Engine:
                     task_id,
                     fire_at,
                     action["fireAt"],
+                    now,
                     canceled=bool(action.get("isCanceled")),
                 )
             elif action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
@@ -897,9 +898,14 @@ class Engine:
         plan.children.append((task_id, name, child_id, action.get("input")))
 
     def _plan_timer(
-        self, plan: Plan, timer_id: int, fire_at: float, fire_text: str, canceled: bool = False
+        self,
+        plan: Plan,
+        timer_id: int,
+        fire_at: float,
+        fire_text: str,
+        now: float,
+        canceled: bool = False,
     ) -> None:
-        now = self.clock.time()
         plan.scheduling.append(
             (timer_id, event(EventType.TIMER_CREATED, now, timer_id, FireAt=fire_text))
         )
