@@ -12,8 +12,7 @@ from diskdr.azure.clients import Clients
 from diskdr.azure.compute import ComputePort, azure_error
 from diskdr.errors import ConflictError, LimitReachedError, ResourceNotFoundError
 from diskdr.naming import TAG_OWNER, point_name, point_tags
-from diskdr.settings import Settings
-from emulator import EmulatorServer
+from tests.support import emulator_settings
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-app"
@@ -22,12 +21,6 @@ OS_DISK = f"{RG}/providers/Microsoft.Compute/disks/vm1-osdisk"
 V2_DISK = f"{RG}/providers/Microsoft.Compute/disks/vm1-data-0"
 SLOT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 INSTALL = "port-test"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with EmulatorServer(time_scale=600) as server:
-        yield server
 
 
 @pytest.fixture
@@ -59,16 +52,7 @@ def port(emulator):
             ]
         }
     )
-    settings = Settings.from_env(
-        {
-            "DISKDR_SUBSCRIPTION_IDS": SUB,
-            "DISKDR_INSTALL_ID": INSTALL,
-            "DISKDR_ARM_ENDPOINT": emulator.url,
-            "DISKDR_CA_BUNDLE": emulator.ca_path,
-            "DISKDR_CREDENTIAL": "emulator",
-        }
-    )
-    return ComputePort(Clients(settings))
+    return ComputePort(Clients(emulator_settings(emulator, INSTALL, SUB)))
 
 
 def create(port, disk_id=OS_DISK, name=None, install=INSTALL):

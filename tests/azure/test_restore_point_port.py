@@ -5,10 +5,7 @@ cross-region copies, listing by the collection's owner tag, deletes as a unit.""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -28,8 +25,8 @@ from diskdr.restore_points import (
     restore_point_copy_job,
     restore_point_job,
 )
-from diskdr.settings import Settings
 from emulator import EmulatorServer
+from tests.support import emulator_settings, poll
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-app"
@@ -38,12 +35,6 @@ SLOT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
 INSTALL = "rp-port-test"
 CRASH = PolicyRef("gold", "vm-crash", replica_region="westus2", replica_resource_group="rg-dr")
 APP = PolicyRef("gold", "vm-app")
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    with EmulatorServer(time_scale=600) as server:
-        yield server
 
 
 @pytest.fixture
@@ -81,17 +72,6 @@ def env(emulator, monkeypatch):
     return Env(emulator)
 
 
-def poll(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Call ``predicate`` until it returns something truthy, within a generous deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"{what}: not reached after {timeout} s")
-
-
 def usable(state):
     known, restore_point = state
     return restore_point if known and restore_point and restore_point.state == "usable" else None
@@ -100,16 +80,7 @@ def usable(state):
 class Env:
     def __init__(self, emulator: EmulatorServer, install: str = INSTALL) -> None:
         self.emulator = emulator
-        settings = Settings.from_env(
-            {
-                "DISKDR_SUBSCRIPTION_IDS": SUB,
-                "DISKDR_INSTALL_ID": install,
-                "DISKDR_ARM_ENDPOINT": emulator.url,
-                "DISKDR_CA_BUNDLE": emulator.ca_path,
-                "DISKDR_CREDENTIAL": "emulator",
-            }
-        )
-        clients = Clients(settings)
+        clients = Clients(emulator_settings(emulator, install, SUB))
         self.install = install
         self.port = RestorePointPort(clients)
         self.steps = RestorePointSteps(self.port, install)

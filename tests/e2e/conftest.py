@@ -16,7 +16,6 @@ between two slots, well before the next one. Waiting is polling with generous de
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -222,17 +221,6 @@ def start_twin(
         yield run
     finally:
         twin.stop()
-
-
-def poll(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    """Call ``predicate`` until it returns something truthy (for waits without devhost)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not reached after {timeout} s")
 
 
 # --- reading run reports ------------------------------------------------------------------

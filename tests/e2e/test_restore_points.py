@@ -28,11 +28,11 @@ from tests.e2e.conftest import (
     TwinRun,
     disk_outcomes,
     estate,
-    poll,
     problems,
     start_twin,
     vm,
 )
+from tests.support import poll
 
 pytestmark = pytest.mark.slow
 

@@ -30,12 +30,12 @@ from tests.e2e.conftest import (
     TwinRun,
     disk_outcomes,
     estate,
-    poll,
     role_of,
     same_id,
     start_twin,
     vm,
 )
+from tests.support import poll
 
 pytestmark = pytest.mark.slow
 

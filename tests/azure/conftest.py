@@ -1,0 +1,11 @@
+"""One emulator for the port tests of this folder (each test resets it)."""
+
+import pytest
+
+from emulator import EmulatorServer
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    with EmulatorServer(time_scale=600) as server:
+        yield server
