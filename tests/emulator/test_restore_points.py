@@ -227,6 +227,25 @@ def test_premium_v2_points_are_pending_until_their_background_copy_ends(compute,
     wait_until(available)
 
 
+def test_premium_v2_points_of_an_instant_access_collection(compute, control):
+    source = three_disk_vm(control, skus=("PremiumV2_LRS",))
+    collection(compute, source, instantAccess=True)
+    control.config(backgroundCopy={"baseSeconds": 60, "bytesPerSecond": 1024**3})
+    body = {"properties": {"instantAccessDurationMinutes": 60}}
+    compute.restore_points.begin_create(RG, "rpc", "rp1", body).result()
+
+    def pv2_state() -> str | None:
+        view = compute.restore_points.get(RG, "rpc", "rp1", expand="instanceView").instance_view
+        states = {d.snapshot_access_state for d in view.disk_restore_points} - {None}
+        assert len(states) == 1  # only the Premium SSD v2 data disk has a background copy
+        return states.pop()
+
+    assert pv2_state() == "InstantAccess"
+    # Its data is copied out within the hour of instant access (the lapse itself is the
+    # snapshots' code path, tested there).
+    wait_until(lambda: pv2_state() == "AvailableWithInstantAccess")
+
+
 # --- limits ------------------------------------------------------------------------------
 
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from emulator.arm import COMPUTE
+
+if TYPE_CHECKING:
+    from emulator.compute.models.restore_points import DiskRestorePoint
+    from emulator.compute.models.snapshots import Snapshot
+    from emulator.world import World
 
 # Disk SKUs whose snapshots need a background copy before they can be used.
 BACKGROUND_COPY_SKUS = frozenset({"PremiumV2_LRS", "UltraSSD_LRS"})
@@ -141,3 +146,45 @@ class BackgroundCopy:
     @property
     def in_flight(self) -> bool:
         return not self.finished and self.failed_at is None
+
+
+def start_hydration(
+    world: World,
+    target: Snapshot | DiskRestorePoint,
+    changed_bytes: int,
+    instant_access_minutes: int | None,
+) -> BackgroundCopy:
+    """Premium SSD v2 / Ultra: ``target`` (a snapshot or disk restore point) is ``Pending`` -
+    or ``InstantAccess`` for ``instant_access_minutes`` - until its data is copied out of the
+    disk's storage; then ``Available`` (``AvailableWithInstantAccess`` while instant access
+    lasts). Returns the background copy, which the caller keeps on ``target``."""
+    now = world.now()
+    seconds = world.config.background_copy.seconds(changed_bytes)
+    job = BackgroundCopy(now, now + seconds, changed_bytes)
+    if instant_access_minutes:
+        target.access_state = "InstantAccess"
+        until = target.instant_access_until = now + instant_access_minutes * 60
+        world.at(until, lambda when: _end_instant_access(target))
+    else:
+        target.access_state = "Pending"
+
+    def done(when: float) -> None:
+        if not job.in_flight:
+            return
+        job.finished = True
+        until = target.instant_access_until
+        target.access_state = (
+            "AvailableWithInstantAccess" if until is not None and when < until else "Available"
+        )
+
+    world.at(job.end, done)
+    return job
+
+
+def _end_instant_access(target: Snapshot | DiskRestorePoint) -> None:
+    if target.access_state == "AvailableWithInstantAccess":
+        target.access_state = "Available"
+    elif target.access_state == "InstantAccess":
+        # Instant access lapsed before the background copy finished.
+        target.access_state = "Pending"
+    target.instant_access_until = None

@@ -50,6 +50,7 @@ from emulator.compute.models.common import (
     BackgroundCopy,
     ComputeResource,
     new_unique_id,
+    start_hydration,
 )
 from emulator.compute.models.disks import (
     Disk,
@@ -817,37 +818,18 @@ class RestorePointBackendMixin:
     def _start_hydration(
         self: ComputeBackend, disk_point: DiskRestorePoint, collection: RestorePointCollection
     ) -> None:
-        """Premium SSD v2 / Ultra: the point is Pending (or InstantAccess) until its data is
-        copied out of the disk's storage, like their snapshots."""
+        """Premium SSD v2 / Ultra points wait for their data like their snapshots; instant
+        access (default 300 minutes) when the collection asks for it."""
         if disk_point.sku not in BACKGROUND_COPY_SKUS or disk_point.restore_point.is_copy:
             return
-        now = self.world.now()
-        changed = disk_point.changed_blocks * BLOCK_SIZE
-        seconds = self.world.config.background_copy.seconds(changed)
-        job = BackgroundCopy(now, now + seconds, changed)
-        disk_point.hydration = job
-        minutes = disk_point.restore_point.instant_access_minutes
-        if collection.instant_access and minutes is None:
-            minutes = DEFAULT_INSTANT_ACCESS_MINUTES
-        if collection.instant_access and minutes:
-            disk_point.access_state = "InstantAccess"
-            disk_point.instant_access_until = now + minutes * 60
-            self.world.at(
-                disk_point.instant_access_until, lambda w: _end_instant_access(disk_point)
+        minutes = None
+        if collection.instant_access:
+            minutes = (
+                disk_point.restore_point.instant_access_minutes or DEFAULT_INSTANT_ACCESS_MINUTES
             )
-        else:
-            disk_point.access_state = "Pending"
-
-        def done(when: float) -> None:
-            if not job.in_flight:
-                return
-            job.finished = True
-            until = disk_point.instant_access_until
-            disk_point.access_state = (
-                "AvailableWithInstantAccess" if until is not None and when < until else "Available"
-            )
-
-        self.world.at(job.end, done)
+        disk_point.hydration = start_hydration(
+            self.world, disk_point, disk_point.changed_blocks * BLOCK_SIZE, minutes
+        )
 
     def _start_replication(
         self: ComputeBackend,
@@ -1105,14 +1087,6 @@ class RestorePointBackendMixin:
             location=disk_point.location,
             resource_id=disk_point.id,
         )
-
-
-def _end_instant_access(disk_point: DiskRestorePoint) -> None:
-    if disk_point.access_state == "AvailableWithInstantAccess":
-        disk_point.access_state = "Available"
-    elif disk_point.access_state == "InstantAccess":
-        disk_point.access_state = "Pending"
-    disk_point.instant_access_until = None
 
 
 def _sector_size(disk: Disk) -> int:

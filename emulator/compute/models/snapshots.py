@@ -36,6 +36,7 @@ from emulator.compute.models.common import (
     BackgroundCopy,
     ComputeResource,
     new_unique_id,
+    start_hydration,
 )
 from emulator.compute.models.disks import Disk, parse_grant, parse_size, parse_tags
 from emulator.content import BLOCK_SIZE, BlockMap
@@ -287,7 +288,13 @@ class SnapshotBackendMixin:
             failure = SnapshotsLimitReached(disk.name, limit)
             self.violation("incrementalSnapshotsPerDisk", failure, disk.id)
         if disk.background_copy_sku:
-            self._start_background_copy(snapshot, disk)
+            minutes = snapshot.creation_data.get("instantAccessDurationMinutes")
+            snapshot.background = start_hydration(
+                self.world,
+                snapshot,
+                snapshot.changed_blocks * BLOCK_SIZE,
+                minutes if isinstance(minutes, int) and minutes > 0 else None,
+            )
         return failure
 
     def _check_snapshot_rate(self: ComputeBackend, disk: Disk, snapshot: Snapshot) -> None:
@@ -301,31 +308,6 @@ class SnapshotBackendMixin:
             )
             self.violation("snapshotsPerDiskPerWindow", error, disk.id)
             raise error
-
-    def _start_background_copy(self: ComputeBackend, snapshot: Snapshot, disk: Disk) -> None:
-        """PV2/Ultra: the snapshot is Pending (or InstantAccess) until its data is copied out."""
-        now = snapshot.time_created
-        changed = snapshot.changed_blocks * BLOCK_SIZE
-        seconds = self.world.config.background_copy.seconds(changed)
-        snapshot.background = BackgroundCopy(now, now + seconds, changed)
-        minutes = snapshot.creation_data.get("instantAccessDurationMinutes")
-        if isinstance(minutes, int) and minutes > 0:
-            snapshot.access_state = "InstantAccess"
-            snapshot.instant_access_until = now + minutes * 60
-            self.world.at(snapshot.instant_access_until, lambda when: _end_instant_access(snapshot))
-        else:
-            snapshot.access_state = "Pending"
-
-        def done(when: float) -> None:
-            if snapshot.background is None or not snapshot.background.in_flight:
-                return
-            snapshot.background.finished = True
-            if snapshot.instant_access_until is not None and when < snapshot.instant_access_until:
-                snapshot.access_state = "AvailableWithInstantAccess"
-            else:
-                snapshot.access_state = "Available"
-
-        self.world.at(snapshot.background.end, done)
 
     # --- cross-region copy -------------------------------------------------------------
 
@@ -635,15 +617,6 @@ class SnapshotBackendMixin:
             location=snapshot.location,
             resource_id=snapshot.id,
         )
-
-
-def _end_instant_access(snapshot: Snapshot) -> None:
-    if snapshot.access_state == "AvailableWithInstantAccess":
-        snapshot.access_state = "Available"
-    elif snapshot.access_state == "InstantAccess":
-        # Instant access lapsed before the background copy finished.
-        snapshot.access_state = "Pending"
-    snapshot.instant_access_until = None
 
 
 def _inherit(properties: dict[str, Any]) -> dict[str, Any]:
