@@ -81,14 +81,6 @@ class AzureError(DiskdrError):
             " ".join(parts) if len(parts) == 1 else f"{message} ({', '.join(parts[1:])})"
         )
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "message": self.detail,
-            "code": self.code,
-            "status": self.status,
-            "requestId": self.request_id,
-        }
-
 
 class ResourceNotFoundError(AzureError):
     """The resource does not exist (HTTP 404)."""
