@@ -1020,7 +1020,7 @@ class Engine:
         ]
         with self.store.transaction() as db:
             Store.delete_inbox(db, consumed)
-            db.execute("DELETE FROM work WHERE instance_id = ?", (instance.instance_id,))
+            Store.delete_work_of(db, instance.instance_id)
             Store.append_history(db, instance.instance_id, len(history), events)
             instance.status = "Terminated"
             instance.output = reason_text
@@ -1085,7 +1085,7 @@ class Engine:
                     Details=user_traceback(exc),
                 )
         with self.store.transaction() as db:
-            db.execute("DELETE FROM work WHERE id = ?", (item.id,))
+            Store.delete_work(db, item.id)
             Store.add_inbox(db, item.instance_id, item.execution_id, now_record)
         left = self._outstanding.get(item.instance_id, 1) - 1
         if left > 0:
@@ -1182,7 +1182,7 @@ class Engine:
         parents: set[str] = set()
         with self.store.transaction() as db:
             Store.put_entity(db, scheduler_id, name, key, state_text, exists, now)
-            db.executemany("DELETE FROM entity_ops WHERE id = ?", [(op.id,) for op in operations])
+            Store.delete_entity_ops(db, [op.id for op in operations])
             for op, (is_error, result_text) in zip(operations, results, strict=False):
                 if op.signal or not op.parent_instance_id or not op.request_id:
                     continue

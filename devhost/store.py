@@ -355,6 +355,15 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
+    @staticmethod
+    def delete_work(db: sqlite3.Connection, work_id: int) -> None:
+        db.execute("DELETE FROM work WHERE id = ?", (work_id,))
+
+    @staticmethod
+    def delete_work_of(db: sqlite3.Connection, instance_id: str) -> None:
+        """Forget an instance's scheduled activities (a terminated instance)."""
+        db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
+
     def all_work(self) -> list[WorkItem]:
         return [WorkItem(*row) for row in self.db.execute("SELECT * FROM work ORDER BY id")]
 
@@ -402,6 +411,10 @@ class Store:
             "parent_instance_id, request_id) VALUES (?,?,?,?,?,?)",
             (scheduler_id, operation, input_text, int(signal), parent_instance_id, request_id),
         )
+
+    @staticmethod
+    def delete_entity_ops(db: sqlite3.Connection, op_ids: list[int]) -> None:
+        db.executemany("DELETE FROM entity_ops WHERE id = ?", [(i,) for i in op_ids])
 
     def entity_ops(self, scheduler_id: str) -> list[EntityOp]:
         rows = self.db.execute(
