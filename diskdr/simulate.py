@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from diskdr.policy import Policy, PolicySet
@@ -172,6 +172,7 @@ def simulate(
         raise ValueError(f"start must be an aware datetime, got {start!r}")
     if days <= 0:
         raise ValueError(f"days must be > 0, got {days}")
+    start = start.astimezone(UTC)  # the output writes instants as UTC ("...Z")
     workload = workload or Workload()
     prices = prices or Prices()
     end = start + timedelta(days=days)

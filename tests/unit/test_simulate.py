@@ -1,7 +1,7 @@
 """The policy simulator: points taken and kept, storage and transfer estimates, output."""
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -145,6 +145,14 @@ def test_json_shape():
             "copy-base",
         ],
     }
+
+
+def test_a_start_in_another_zone_is_written_as_utc():
+    two_hours_ahead = datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    result = simulate(load_policy_file(ROOT / "policies.sample.yaml"), two_hours_ahead, 1)
+    document = result.to_dict()
+    assert (document["start"], document["end"]) == ("2026-01-01T00:00Z", "2026-01-02T00:00Z")
+    assert render_table(result).startswith("Simulation from 2026-01-01T00:00Z for 1 days")
 
 
 def test_the_table_names_every_policy_region_and_kept_point():
