@@ -246,10 +246,36 @@ def test_lists_by_group_and_subscription(compute, resources, group):
     assert sorted(d.name for d in compute.disks.list()) == ["a", "b"]
 
 
-def test_same_name_in_another_region_is_refused(compute, group):
+def test_same_name_in_another_region_is_refused(compute, control, group):
     compute.disks.begin_create_or_update(group, "d", disk_body()).result()
     with pytest.raises(ResourceExistsError) as info:
         compute.disks.begin_create_or_update(group, "d", disk_body(location="westus")).result()
+    assert info.value.error.code == "InvalidResourceLocation"
+    # The same rule for the other resource types a PUT can update.
+    disk = compute.disks.get(group, "d")
+    snapshot = {
+        "location": "eastus",
+        "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": disk.id}},
+    }
+    compute.snapshots.begin_create_or_update(group, "s", snapshot).result()
+    with pytest.raises(ResourceExistsError) as info:
+        compute.snapshots.begin_create_or_update(
+            group, "s", {**snapshot, "location": "westus"}
+        ).result()
+    assert info.value.error.code == "InvalidResourceLocation"
+    control.estate(estate_one_vm())
+    vm = compute.virtual_machines.get("rg-app", "vm-web-1")
+    with pytest.raises(ResourceExistsError) as info:
+        compute.virtual_machines.begin_create_or_update(
+            "rg-app", "vm-web-1", {"location": "westus", "properties": {}}
+        ).result()
+    assert info.value.error.code == "InvalidResourceLocation"
+    collection = {"location": "eastus", "properties": {"source": {"id": vm.id}}}
+    compute.restore_point_collections.create_or_update("rg-app", "rpc", collection)
+    with pytest.raises(ResourceExistsError) as info:
+        compute.restore_point_collections.create_or_update(
+            "rg-app", "rpc", {**collection, "location": "westus"}
+        )
     assert info.value.error.code == "InvalidResourceLocation"
 
 

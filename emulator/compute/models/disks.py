@@ -33,7 +33,6 @@ from emulator.compute.models.common import (
     new_unique_id,
 )
 from emulator.content import BlockMap
-from emulator.errors import InvalidResourceLocation
 
 if TYPE_CHECKING:
     from emulator.compute.models import ComputeBackend
@@ -313,12 +312,7 @@ class DiskBackendMixin:
 
     def _update_disk_by_put(self: ComputeBackend, disk: Disk, body: dict[str, Any]) -> Operation:
         location = normalize_location(body.get("location", "")) or disk.location
-        if location != disk.location:
-            raise InvalidResourceLocation(
-                f"The resource '{disk.name}' already exists in location '{disk.location}' in "
-                f"resource group '{disk.resource_group}'. A resource with the same name cannot "
-                f"be created in location '{location}'. Please select a new resource name."
-            )
+        self.check_name_free(disk.resource_group, disk.name, location, "disks")
         props = dict(body.get("properties") or {})
         creation = props.pop("creationData", None) or {}
         for key in ("createOption", "sourceResourceId", "sourceUri", "imageReference"):

@@ -61,7 +61,7 @@ from emulator.compute.models.disks import (
 )
 from emulator.compute.models.vms import VirtualMachine
 from emulator.content import BLOCK_SIZE, BlockMap
-from emulator.errors import ArmError, InvalidResourceLocation
+from emulator.errors import ArmError
 from emulator.lro import retry_hint
 from emulator.world import LimitViolation
 
@@ -391,12 +391,7 @@ class RestorePointBackendMixin:
         existing = self.restore_point_collections.get((resource_group.lower(), name.lower()))
         if existing is not None:
             location = normalize_location(body.get("location", "")) or existing.location
-            if location != existing.location:
-                raise InvalidResourceLocation(
-                    f"The resource '{name}' already exists in location '{existing.location}' "
-                    f"in resource group '{existing.resource_group}'. A resource with the same "
-                    f"name cannot be created in location '{location}'."
-                )
+            self.check_name_free(resource_group, name, location, "restorePointCollections")
             self._update_collection(existing, props, body.get("tags"), replace_tags=True)
             return existing, False
 

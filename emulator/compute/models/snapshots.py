@@ -40,7 +40,6 @@ from emulator.compute.models.common import (
 )
 from emulator.compute.models.disks import Disk, parse_grant, parse_size, parse_tags
 from emulator.content import BLOCK_SIZE, BlockMap
-from emulator.errors import InvalidResourceLocation
 from emulator.world import LimitViolation
 
 if TYPE_CHECKING:
@@ -457,13 +456,7 @@ class SnapshotBackendMixin:
         self: ComputeBackend, snapshot: Snapshot, body: dict[str, Any]
     ) -> Operation:
         location = normalize_location(body.get("location", "")) or snapshot.location
-        if location != snapshot.location:
-            raise InvalidResourceLocation(
-                f"The resource '{snapshot.name}' already exists in location "
-                f"'{snapshot.location}' in resource group '{snapshot.resource_group}'. A "
-                f"resource with the same name cannot be created in location '{location}'. "
-                "Please select a new resource name."
-            )
+        self.check_name_free(snapshot.resource_group, snapshot.name, location, "snapshots")
         props = dict(body.get("properties") or {})
         creation = props.pop("creationData", None) or {}
         for key in ("createOption", "sourceResourceId", "sourceUri"):

@@ -24,7 +24,6 @@ from emulator.compute.exceptions import (
 )
 from emulator.compute.models.common import ComputeResource, new_unique_id
 from emulator.compute.models.disks import Disk, parse_tags
-from emulator.errors import InvalidResourceLocation
 
 if TYPE_CHECKING:
     from emulator.compute.models import ComputeBackend
@@ -149,12 +148,7 @@ class VirtualMachineBackendMixin:
         existing = self.vms.get((resource_group.lower(), name.lower()))
         if existing is not None:
             location = normalize_location(body.get("location", "")) or existing.location
-            if location != existing.location:
-                raise InvalidResourceLocation(
-                    f"The resource '{name}' already exists in location '{existing.location}' "
-                    f"in resource group '{existing.resource_group}'. A resource with the same "
-                    f"name cannot be created in location '{location}'."
-                )
+            self.check_name_free(resource_group, name, location, "virtualMachines")
             op = self._begin_vm_update(existing, body, "VirtualMachines_CreateOrUpdate", full=True)
             return existing, op, False
         vm = self.create_vm(resource_group, name, body)
