@@ -17,6 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
+from devhost.history import EventType
 from devhost.testing import DevHost
 
 APP = """
@@ -80,8 +81,8 @@ def history_size(host: DevHost, instance_id: str) -> tuple[int, int]:
         ).fetchone()
         (episodes,) = db.execute(
             "SELECT COUNT(*) FROM history WHERE instance_id = ? "
-            "AND json_extract(event, '$.EventType') = 12",
-            (instance_id,),
+            "AND json_extract(event, '$.EventType') = ?",
+            (instance_id, int(EventType.ORCHESTRATOR_STARTED)),
         ).fetchone()
     return int(events), int(episodes)
 
