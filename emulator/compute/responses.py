@@ -131,7 +131,7 @@ def vm_json(
     }
     if isinstance(props.get("osProfile"), dict):
         props["osProfile"] = _os_profile(props["osProfile"], vm.os_type)
-    expands = {e.strip().lower() for e in expand.split(",") if e.strip()}
+    expands = _expands(expand)
     if "userdata" in expands and "userData" in vm.profiles:
         props["userData"] = vm.profiles["userData"]
     if "instanceview" in expands:
@@ -231,6 +231,11 @@ def instance_view_json(backend: ComputeBackend, vm: VirtualMachine, now: float) 
 
 
 # --- helpers -----------------------------------------------------------------------------
+
+
+def _expands(expand: str) -> set[str]:
+    """The lower-cased names of a ``$expand`` list (``"instanceView, userData"``)."""
+    return {e.strip().lower() for e in expand.split(",") if e.strip()}
 
 
 def _compute(request: ArmRequest) -> ComputeBackend:

@@ -11,27 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.arm import iso
-from emulator.compute.models import ComputeBackend, ComputeBackends
+from emulator.compute.models import ComputeBackends
 from emulator.compute.models.restore_points import (
     DiskRestorePoint,
     RestorePoint,
     RestorePointCollection,
 )
-from emulator.compute.responses import PLATFORM_KEY, _lro, _os_profile
+from emulator.compute.responses import PLATFORM_KEY, _base, _compute, _expands, _lro, _os_profile
 from emulator.routing import ArmRequest, ArmResponse, paged
-
-_DRP_TYPE = "Microsoft.Compute/restorePointCollections/restorePoints/diskRestorePoints"
-_RP_TYPE = "Microsoft.Compute/restorePointCollections/restorePoints"
-
-
-def _compute(request: ArmRequest) -> ComputeBackend:
-    service: ComputeBackends = request.world.backend("compute")
-    return service[request.params["subscription"]]
-
-
-def _expands(request: ArmRequest) -> set[str]:
-    return {e.strip().lower() for e in request.query.get("$expand", "").split(",") if e.strip()}
-
 
 # --- serializers -------------------------------------------------------------------------
 
@@ -39,14 +26,7 @@ def _expands(request: ArmRequest) -> set[str]:
 def collection_json(
     collection: RestorePointCollection, now: float, *, with_points: bool = False
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": collection.id,
-        "name": collection.name,
-        "type": collection.resource_type,
-        "location": collection.location,
-    }
-    if collection.tags:
-        body["tags"] = dict(collection.tags)
+    body = _base(collection)
     props: dict[str, Any] = {
         "source": {"id": collection.source_id, "location": collection.source_location},
         "restorePointCollectionId": collection.collection_id,
@@ -77,7 +57,7 @@ def restore_point_json(
         props["instantAccessDurationMinutes"] = point.instant_access_minutes
     if instance_view:
         props["instanceView"] = _instance_view(point, now)
-    return {"id": point.id, "name": point.name, "type": _RP_TYPE, "properties": props}
+    return {"id": point.id, "name": point.name, "type": point.resource_type, "properties": props}
 
 
 def _source_metadata(point: RestorePoint) -> dict[str, Any]:
@@ -188,7 +168,7 @@ def disk_restore_point_json(disk_point: DiskRestorePoint, now: float) -> dict[st
     return {
         "id": disk_point.id,
         "name": disk_point.name,
-        "type": _DRP_TYPE,
+        "type": disk_point.resource_type,
         "properties": props,
     }
 
@@ -199,7 +179,7 @@ def disk_restore_point_json(disk_point: DiskRestorePoint, now: float) -> dict[st
 def get_collection(request: ArmRequest) -> ArmResponse:
     p = request.params
     collection = _compute(request).get_restore_point_collection(p["group"], p["collection"])
-    with_points = "restorepoints" in _expands(request)
+    with_points = "restorepoints" in _expands(request.query.get("$expand", ""))
     return ArmResponse(
         200, collection_json(collection, request.world.now(), with_points=with_points)
     )
@@ -244,7 +224,7 @@ def delete_collection(request: ArmRequest) -> ArmResponse:
 def get_restore_point(request: ArmRequest) -> ArmResponse:
     p = request.params
     point = _compute(request).get_restore_point(p["group"], p["collection"], p["point"])
-    view = "instanceview" in _expands(request)
+    view = "instanceview" in _expands(request.query.get("$expand", ""))
     return ArmResponse(200, restore_point_json(point, request.world.now(), instance_view=view))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from emulator.compute.models.guest import COMMANDS, GuestAgents
-from emulator.compute.responses import _lro
+from emulator.compute.responses import _compute, _lro
 from emulator.errors import NotFound
 from emulator.routing import ArmRequest, ArmResponse, paged
 
@@ -55,9 +55,8 @@ def _document(command_id: str) -> dict[str, Any]:
 
 def run_command(request: ArmRequest) -> ArmResponse:
     p = request.params
-    backend = request.world.backend("compute")[p["subscription"]]
     guests: GuestAgents = request.world.backend("guests")
-    op = guests.begin_run_command(backend, p["group"], p["vm"], request.json())
+    op = guests.begin_run_command(_compute(request), p["group"], p["vm"], request.json())
     return _lro(request, op, lambda: op.output, running_body=False)
 
 

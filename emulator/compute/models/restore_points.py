@@ -139,8 +139,6 @@ class DiskRestorePoint:
     instant_access_until: float | None = None
     sas: AccessGrant | None = None
 
-    TYPE: ClassVar[str] = "diskRestorePoints"
-
     @property
     def id(self) -> str:
         return f"{self.restore_point.id}/diskRestorePoints/{self.name}"
@@ -236,8 +234,6 @@ class RestorePoint:
     instant_access_minutes: int | None = None
     disk_restore_points: dict[str, DiskRestorePoint] = field(default_factory=dict)
     failure: ArmError | None = None  # found at request time, reported when the LRO ends
-
-    TYPE: ClassVar[str] = "restorePoints"
 
     @property
     def id(self) -> str:
