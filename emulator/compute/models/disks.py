@@ -143,36 +143,40 @@ def _import_source(backend: ComputeBackend, creation: dict[str, Any], location: 
     return DiskSource(content.EMPTY, None, default_size_gb=32)
 
 
-def _copy_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
-    """``Copy`` from a snapshot or a disk in the same region (the data as of now)."""
+SOURCE_TARGET = "properties.creationData.sourceResourceId"
+
+
+def find_source(
+    backend: ComputeBackend, creation: dict[str, Any], option: str, *, location: str | None = None
+) -> Any:
+    """The resource ``creationData.sourceResourceId`` names, in any subscription: 400 without
+    one, 404 ``NotFound`` when it does not exist or (given ``location``) is in another region,
+    which DiskRP answers alike."""
     source_id = creation.get("sourceResourceId")
     if not source_id:
         raise InvalidParameter(
-            "sourceResourceId is required when createOption is Copy.",
-            target="properties.creationData.sourceResourceId",
+            f"sourceResourceId is required when createOption is {option}.", target=SOURCE_TARGET
         )
-    ref = parse_resource_id(source_id, target="properties.creationData.sourceResourceId")
+    ref = parse_resource_id(source_id, target=SOURCE_TARGET)
     source = backend.service.find(source_id)
-    if source is None or source.location != location:
+    if source is None or (location is not None and source.location != location):
         raise SourceNotFound(ref.name)
+    return source
+
+
+def _copy_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
+    """``Copy`` from a snapshot or a disk in the same region (the data as of now)."""
+    source = find_source(backend, creation, "Copy", location=location)
     from emulator.compute.models.snapshots import Snapshot
 
     if isinstance(source, Snapshot):
         source.check_usable()
-        return DiskSource(
-            source.content,
-            source.size_gb,
-            source.unique_id,
-            _inherit(source.properties),
+    elif not isinstance(source, Disk):
+        raise InvalidParameter(
+            f"'{creation['sourceResourceId']}' is neither a disk nor a snapshot.",
+            target=SOURCE_TARGET,
         )
-    if isinstance(source, Disk):
-        return DiskSource(
-            source.content, source.size_gb, source.unique_id, _inherit(source.properties)
-        )
-    raise InvalidParameter(
-        f"'{source_id}' is neither a disk nor a snapshot.",
-        target="properties.creationData.sourceResourceId",
-    )
+    return DiskSource(source.content, source.size_gb, source.unique_id, _inherit(source.properties))
 
 
 def _inherit(properties: dict[str, Any]) -> dict[str, Any]:

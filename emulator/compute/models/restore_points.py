@@ -55,6 +55,7 @@ from emulator.compute.models.common import (
 from emulator.compute.models.disks import (
     Disk,
     DiskSource,
+    find_source,
     parse_grant,
     parse_tags,
     register_disk_source,
@@ -297,16 +298,9 @@ class RestorePointCollection(ComputeResource):
 
 
 def _restore_source(backend: ComputeBackend, creation: dict[str, Any], location: str) -> DiskSource:
-    source_id = creation.get("sourceResourceId")
-    if not source_id:
-        raise InvalidParameter(
-            "sourceResourceId is required when createOption is Restore.",
-            target="properties.creationData.sourceResourceId",
-        )
-    ref = parse_resource_id(source_id, target="properties.creationData.sourceResourceId")
-    point = backend.service.find(source_id)
-    if not isinstance(point, DiskRestorePoint) or point.location != location:
-        raise SourceNotFound(ref.name)
+    point = find_source(backend, creation, "Restore", location=location)
+    if not isinstance(point, DiskRestorePoint):
+        raise SourceNotFound(point.name)
     point.check_restorable()
     return DiskSource(point.content, point.size_gb, point.unique_id, dict(point.properties))
 

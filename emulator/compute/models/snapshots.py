@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from emulator import content
-from emulator.arm import check_name, normalize_id, normalize_location, parse_resource_id
+from emulator.arm import check_name, normalize_id, normalize_location
 from emulator.compute.exceptions import (
     CopyLimitExceeded,
     InvalidParameter,
@@ -38,7 +38,14 @@ from emulator.compute.models.common import (
     new_unique_id,
     start_hydration,
 )
-from emulator.compute.models.disks import Disk, parse_grant, parse_size, parse_tags
+from emulator.compute.models.disks import (
+    SOURCE_TARGET,
+    Disk,
+    find_source,
+    parse_grant,
+    parse_size,
+    parse_tags,
+)
 from emulator.content import BLOCK_SIZE, BlockMap
 from emulator.world import LimitViolation
 
@@ -232,16 +239,7 @@ class SnapshotBackendMixin:
         self: ComputeBackend, snapshot: Snapshot, requested_incremental: Any
     ) -> Exception | None:
         """``Copy``: snapshot a disk (or copy a snapshot) in the same region."""
-        source_id = snapshot.creation_data.get("sourceResourceId")
-        if not source_id:
-            raise InvalidParameter(
-                "sourceResourceId is required when createOption is Copy.",
-                target="properties.creationData.sourceResourceId",
-            )
-        ref = parse_resource_id(source_id, target="properties.creationData.sourceResourceId")
-        source = self.service.find(source_id)
-        if source is None or source.location != snapshot.location:
-            raise SourceNotFound(ref.name)
+        source = find_source(self, snapshot.creation_data, "Copy", location=snapshot.location)
         incremental = bool(requested_incremental)
         if isinstance(source, Snapshot):
             source.check_usable()
@@ -256,8 +254,7 @@ class SnapshotBackendMixin:
             return None
         if not isinstance(source, Disk):
             raise InvalidParameter(
-                f"'{source_id}' is neither a disk nor a snapshot.",
-                target="properties.creationData.sourceResourceId",
+                f"'{source.id}' is neither a disk nor a snapshot.", target=SOURCE_TARGET
             )
         disk = source
         if disk.background_copy_sku and not incremental:
@@ -319,21 +316,14 @@ class SnapshotBackendMixin:
         region"): 100 copies in flight per subscription per target region, one copy per
         disk (family) at a time, copies in creation order.
         """
-        source_id = snapshot.creation_data.get("sourceResourceId")
-        if not source_id:
-            raise InvalidParameter(
-                "sourceResourceId is required when createOption is CopyStart.",
-                target="properties.creationData.sourceResourceId",
-            )
-        ref = parse_resource_id(source_id, target="properties.creationData.sourceResourceId")
-        source = self.service.find(source_id)
+        source = find_source(self, snapshot.creation_data, "CopyStart")
         if not isinstance(source, Snapshot):
-            raise SourceNotFound(ref.name)
+            raise SourceNotFound(source.name)
         if not source.incremental:
             raise InvalidParameter(
                 f"Snapshot {source.name} is a full snapshot; CopyStart copies only incremental "
                 "snapshots.",
-                target="properties.creationData.sourceResourceId",
+                target=SOURCE_TARGET,
             )
         if not source.data_ready:
             raise SourceNotReady(
