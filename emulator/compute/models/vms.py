@@ -220,18 +220,7 @@ class VirtualMachineBackendMixin:
         self: ComputeBackend, vm: VirtualMachine, spec: dict[str, Any]
     ) -> tuple[DiskAttachment, Disk | None, dict[str, Any] | None]:
         option = spec.get("createOption") or ""
-        managed = dict(spec.get("managedDisk") or {})
-        attachment = DiskAttachment(
-            disk_id="",
-            name=spec.get("name") or "",
-            create_option=option,
-            caching=spec.get("caching") or "ReadWrite",
-            delete_option=spec.get("deleteOption") or "Detach",
-            write_accelerator=bool(spec.get("writeAcceleratorEnabled")),
-            managed_disk_extra={
-                k: v for k, v in managed.items() if k not in ("id", "storageAccountType")
-            },
-        )
+        attachment, managed = _requested_attachment(spec, option, None, "ReadWrite")
         target = "properties.storageProfile.osDisk"
         if option.lower() == "attach":
             disk = self._attachable_disk(vm, managed.get("id"), f"{target}.managedDisk.id")
@@ -308,19 +297,7 @@ class VirtualMachineBackendMixin:
         self: ComputeBackend, vm: VirtualMachine, spec: dict[str, Any], lun: int, target: str
     ) -> tuple[DiskAttachment, Disk | None, dict[str, Any] | None]:
         option = spec.get("createOption") or "Attach"
-        managed = dict(spec.get("managedDisk") or {})
-        attachment = DiskAttachment(
-            disk_id="",
-            name=spec.get("name") or "",
-            create_option=option,
-            lun=lun,
-            caching=spec.get("caching") or "None",
-            delete_option=spec.get("deleteOption") or "Detach",
-            write_accelerator=bool(spec.get("writeAcceleratorEnabled")),
-            managed_disk_extra={
-                k: v for k, v in managed.items() if k not in ("id", "storageAccountType")
-            },
-        )
+        attachment, managed = _requested_attachment(spec, option, lun, "None")
         if option.lower() == "attach":
             disk = self._attachable_disk(vm, managed.get("id"), f"{target}.managedDisk.id")
             attachment.disk_id, attachment.name = disk.id, disk.name
@@ -656,6 +633,27 @@ class VirtualMachineBackendMixin:
         if attachment.lun is not None:
             body["toBeDetached"] = False
         return body
+
+
+def _requested_attachment(
+    spec: dict[str, Any], option: str, lun: int | None, default_caching: str
+) -> tuple[DiskAttachment, dict[str, Any]]:
+    """The attachment a storage profile entry asks for (its disk id, and its name when not
+    given, are filled in once the disk is known) and the entry's ``managedDisk``."""
+    managed = dict(spec.get("managedDisk") or {})
+    attachment = DiskAttachment(
+        disk_id="",
+        name=spec.get("name") or "",
+        create_option=option,
+        lun=lun,
+        caching=spec.get("caching") or default_caching,
+        delete_option=spec.get("deleteOption") or "Detach",
+        write_accelerator=bool(spec.get("writeAcceleratorEnabled")),
+        managed_disk_extra={
+            k: v for k, v in managed.items() if k not in ("id", "storageAccountType")
+        },
+    )
+    return attachment, managed
 
 
 def _profiles(props: dict[str, Any]) -> dict[str, Any]:
