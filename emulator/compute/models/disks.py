@@ -26,6 +26,7 @@ from emulator.compute.exceptions import (
     UnsupportedCreateOption,
 )
 from emulator.compute.models.common import (
+    BACKGROUND_COPY_SKUS,
     DISK_SKUS,
     AccessGrant,
     ComputeResource,
@@ -95,7 +96,7 @@ class Disk(ComputeResource):
 
     @property
     def background_copy_sku(self) -> bool:
-        return self.sku in ("PremiumV2_LRS", "UltraSSD_LRS")
+        return self.sku in BACKGROUND_COPY_SKUS
 
 
 @dataclass
@@ -176,11 +177,20 @@ def _copy_source(backend: ComputeBackend, creation: dict[str, Any], location: st
             f"'{creation['sourceResourceId']}' is neither a disk nor a snapshot.",
             target=SOURCE_TARGET,
         )
-    return DiskSource(source.content, source.size_gb, source.unique_id, _inherit(source.properties))
+    return DiskSource(
+        source.content, source.size_gb, source.unique_id, inherited_properties(source.properties)
+    )
 
 
-def _inherit(properties: dict[str, Any]) -> dict[str, Any]:
-    keys = ("osType", "hyperVGeneration", "purchasePlan", "supportedCapabilities")
+def inherited_properties(properties: dict[str, Any]) -> dict[str, Any]:
+    """What a disk or snapshot made from a disk or snapshot takes over from its source."""
+    keys = (
+        "osType",
+        "hyperVGeneration",
+        "purchasePlan",
+        "supportedCapabilities",
+        "supportsHibernation",
+    )
     return {k: properties[k] for k in keys if k in properties}
 
 

@@ -42,6 +42,7 @@ from emulator.compute.models.disks import (
     SOURCE_TARGET,
     Disk,
     find_source,
+    inherited_properties,
     parse_grant,
     parse_size,
     parse_tags,
@@ -245,7 +246,7 @@ class SnapshotBackendMixin:
             source.check_usable()
             snapshot.content = source.content
             snapshot.size_gb = source.size_gb
-            snapshot.properties = {**_inherit(source.properties), **snapshot.properties}
+            snapshot.properties = {**inherited_properties(source.properties), **snapshot.properties}
             snapshot.creation_data["sourceUniqueId"] = source.unique_id
             if incremental and source.incremental:
                 snapshot.incremental = True
@@ -264,7 +265,7 @@ class SnapshotBackendMixin:
             )
         snapshot.content = disk.content  # the disk's data at this instant
         snapshot.size_gb = disk.size_gb
-        snapshot.properties = {**_inherit(disk.properties), **snapshot.properties}
+        snapshot.properties = {**inherited_properties(disk.properties), **snapshot.properties}
         snapshot.creation_data["sourceUniqueId"] = disk.unique_id
         snapshot.incremental = incremental
         if not incremental:
@@ -389,7 +390,7 @@ class SnapshotBackendMixin:
         snapshot.family_key = source.family_key
         snapshot.family_id = source.family_id
         snapshot.size_gb = source.size_gb
-        snapshot.properties = {**_inherit(source.properties), **snapshot.properties}
+        snapshot.properties = {**inherited_properties(source.properties), **snapshot.properties}
         snapshot.creation_data["sourceUniqueId"] = source.unique_id
         snapshot.copy_source_id = source.id
         snapshot.copy_source_time = source.time_created
@@ -600,17 +601,6 @@ class SnapshotBackendMixin:
             location=snapshot.location,
             resource_id=snapshot.id,
         )
-
-
-def _inherit(properties: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "osType",
-        "hyperVGeneration",
-        "purchasePlan",
-        "supportedCapabilities",
-        "supportsHibernation",
-    )
-    return {k: properties[k] for k in keys if k in properties}
 
 
 def _same_value(a: Any, b: Any) -> bool:
