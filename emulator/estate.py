@@ -108,17 +108,16 @@ def seed(world: World, estate: Any) -> dict[str, list[str]]:
         created["resourceGroups"].append(rg.id)
         backend = compute[subscription]
         for disk_seed in group.get("disks") or []:
-            disk = _create_disk(world, backend, rg.name, rg.location, disk_seed, 0)
+            disk = _create_disk(backend, rg.name, rg.location, disk_seed, 0)
             created["disks"].append(disk.id)
         for vm_seed in group.get("vms") or []:
-            vm = _create_vm(world, backend, rg.name, rg.location, vm_seed)
+            vm = _create_vm(backend, rg.name, rg.location, vm_seed)
             created["vms"].append(vm.id)
             created["disks"].extend(a.disk_id for a in vm.attachments())
     return created
 
 
 def _create_disk(
-    world: World,
     backend: Any,
     group: str,
     location: str,
@@ -149,19 +148,19 @@ def _create_disk(
     return disk
 
 
-def _create_vm(world: World, backend: Any, group: str, location: str, spec: dict[str, Any]) -> Any:
+def _create_vm(backend: Any, group: str, location: str, spec: dict[str, Any]) -> Any:
     name = spec["name"]
     if (group.lower(), name.lower()) in backend.vms:
         raise Conflict(f"VM {name} already exists in resource group {group}.")
     os_spec = spec.get("osDisk") or {"sizeGB": 64}
     os_type = spec.get("osType") or "Linux"
     os_disk = _create_disk(
-        world, backend, group, location, {**os_spec, "osType": os_type}, 16, f"{name}-osdisk"
+        backend, group, location, {**os_spec, "osType": os_type}, 16, f"{name}-osdisk"
     )
     data_disks = []
     for data_spec in spec.get("dataDisks") or []:
         disk = _create_disk(
-            world, backend, group, location, data_spec, 8, f"{name}-data-{data_spec['lun']}"
+            backend, group, location, data_spec, 8, f"{name}-data-{data_spec['lun']}"
         )
         data_disks.append(
             {

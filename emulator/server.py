@@ -140,7 +140,7 @@ class Emulator:
             return ArmResponse(401, error.body(), {"WWW-Authenticate": WWW_AUTHENTICATE})
         principal = principal_of(authorization)
         now = self.world.now()
-        route, response = await self._authenticated(request, body, headers, principal, now)
+        route, response = await self._authenticated(request, body, headers, principal)
         # Every authenticated answer reports the caller's buckets (and Compute's windows).
         match = SUBSCRIPTION_IN_PATH.match(request.path)
         if match:
@@ -154,7 +154,6 @@ class Emulator:
         body: bytes,
         headers: dict[str, str],
         principal: str,
-        now: float,
     ) -> tuple[Route | None, ArmResponse]:
         world = self.world
         method = request.method

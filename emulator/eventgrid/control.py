@@ -25,14 +25,10 @@ def _grid(request: control.ControlRequest) -> EventGrid:
     return grid
 
 
-def _base_url(request: control.ControlRequest) -> str:
-    return request.base_url or ""
-
-
 def subscribe(request: control.ControlRequest) -> Any:
     body = request.json(SUBSCRIPTION_FIELDS)
     grid = _grid(request)
-    subscription = grid.subscribe(body, _base_url(request))
+    subscription = grid.subscribe(body, request.base_url)
     return {
         "subscription": subscription.to_json(),
         "subscriptions": [s.to_json() for s in grid.subscriptions],
