@@ -295,14 +295,12 @@ def restore_point_stats(world: Any) -> dict[str, Any]:
     compute: ComputeBackends = world.backend("compute")
     per_vm: dict[str, int] = {}
     copies_in_flight: dict[str, int] = {}
-    for backend in compute.backends():
-        for collection in backend.restore_point_collections.values():
-            for point in collection.restore_points.values():
-                if not point.is_copy and point.provisioning_state != "Failed":
-                    per_vm[point.vm_key] = per_vm.get(point.vm_key, 0) + 1
-                for disk_point in point.disk_restore_points.values():
-                    job = disk_point.replication
-                    if job is not None and job.in_flight:
-                        key = f"{backend.subscription}/{collection.location}"
-                        copies_in_flight[key] = copies_in_flight.get(key, 0) + 1
+    for point in compute.all_restore_points():
+        if not point.is_copy and point.provisioning_state != "Failed":
+            per_vm[point.vm_key] = per_vm.get(point.vm_key, 0) + 1
+        for disk_point in point.disk_restore_points.values():
+            job = disk_point.replication
+            if job is not None and job.in_flight:
+                key = f"{point.collection.subscription}/{point.location}"
+                copies_in_flight[key] = copies_in_flight.get(key, 0) + 1
     return {"restorePointsPerVm": per_vm, "restorePointCopiesInFlight": copies_in_flight}

@@ -523,7 +523,10 @@ def test_deleting_the_source_mid_copy_fails_the_copy(compute, control, resources
     copy_target(compute, resources)
     control.config(copy={"baseSeconds": 3600, "bytesPerSecond": 1024**2})
     copy_point(compute, point.id, "rp1-dr")
+    # The three disks' data is on its way into westus2.
+    assert control.stats()["restorePointCopiesInFlight"] == {f"{SUB}/westus2": 3}
     compute.restore_points.begin_delete(RG, "rpc", "rp1").result()
+    assert control.stats()["restorePointCopiesInFlight"] == {}
     view = compute.restore_points.get(
         "rg-dr", "rpc-dr", "rp1-dr", expand="instanceView"
     ).instance_view

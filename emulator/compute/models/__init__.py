@@ -119,6 +119,19 @@ class ComputeBackend(
             )
         )
 
+    def copy_failed(self, limit: str, resource: str, message: str) -> None:
+        """Record a copy failed after it was accepted (its source deleted): no HTTP status."""
+        self.world.stats.violation(
+            LimitViolation(
+                limit=limit,
+                code="CopySourceNotFound",
+                status=0,
+                resource=resource,
+                time=self.world.now(),
+                message=message,
+            )
+        )
+
     # --- announcements (Event Grid's source) -------------------------------------------
 
     def _announce(
@@ -205,12 +218,18 @@ class ComputeBackends:
                 return resource
         return None
 
-    def backends(self) -> list[ComputeBackend]:
-        """Every subscription's backend (for rules that span subscriptions)."""
-        return list(self._by_subscription.values())
+    # Every resource of a type across subscriptions (for rules that span subscriptions).
 
     def all_snapshots(self) -> list[Snapshot]:
         return [s for b in self._by_subscription.values() for s in b.snapshots.values()]
+
+    def all_restore_points(self) -> list[RestorePoint]:
+        return [
+            point
+            for b in self._by_subscription.values()
+            for collection in b.restore_point_collections.values()
+            for point in collection.restore_points.values()
+        ]
 
     def content_of(self, resource_id: str) -> BlockMap | None:
         """The blocks of a disk or snapshot (control plane ``content``)."""

@@ -64,7 +64,6 @@ from emulator.compute.models.vms import VirtualMachine
 from emulator.content import BLOCK_SIZE, BlockMap
 from emulator.errors import ArmError
 from emulator.lro import retry_hint
-from emulator.world import LimitViolation
 
 if TYPE_CHECKING:
     from diskdr.clock import WorldClock
@@ -775,9 +774,7 @@ class RestorePointBackendMixin:
         """Every restore point taken of the VM (copies excluded), oldest first."""
         points = [
             point
-            for backend in self.service.backends()
-            for collection in backend.restore_point_collections.values()
-            for point in collection.restore_points.values()
+            for point in self.service.all_restore_points()
             if point.vm_key == vm_key and not point.is_copy
         ]
         return sorted(points, key=lambda p: p.captured_at)
@@ -788,11 +785,8 @@ class RestorePointBackendMixin:
         """The disk restore points of one disk instance in ``region``, oldest first."""
         members = [
             disk_point
-            for backend in self.service.backends()
-            for collection in backend.restore_point_collections.values()
-            if collection.location == region
-            for point in collection.restore_points.values()
-            if point.provisioning_state in ("Creating", "Succeeded")
+            for point in self.service.all_restore_points()
+            if point.location == region and point.provisioning_state in ("Creating", "Succeeded")
             for disk_point in point.disk_restore_points.values()
             if disk_point.family_key == family_key
         ]
@@ -962,39 +956,30 @@ class RestorePointBackendMixin:
     def _copies_in_region(self: ComputeBackend, region: str) -> list[RestorePoint]:
         return [
             point
-            for backend in self.service.backends()
-            for collection in backend.restore_point_collections.values()
-            if collection.location == region
-            for point in collection.restore_points.values()
-            if point.is_copy and point.provisioning_state in ("Creating", "Succeeded")
+            for point in self.service.all_restore_points()
+            if point.location == region
+            and point.is_copy
+            and point.provisioning_state in ("Creating", "Succeeded")
         ]
 
     def _fail_copies_of(self: ComputeBackend, source: RestorePoint) -> None:
         """Deleting a restore point before its copies end fails them (as snapshot copies)."""
         now = self.world.now()
         source_ids = {normalize_id(d.id) for d in source.disk_restore_points.values()}
-        for backend in self.service.backends():
-            for collection in backend.restore_point_collections.values():
-                for point in collection.restore_points.values():
-                    for disk_point in point.disk_restore_points.values():
-                        job = disk_point.replication
-                        if (
-                            job is not None
-                            and job.in_flight
-                            and normalize_id(disk_point.source_resource_id) in source_ids
-                        ):
-                            job.failed_at = now
-                            self.world.stats.violation(
-                                LimitViolation(
-                                    limit="restorePointCopySourceDeleted",
-                                    code="CopySourceNotFound",
-                                    status=0,
-                                    resource=disk_point.id,
-                                    time=now,
-                                    message=f"The source {source.id} was deleted before the copy "
-                                    "completed.",
-                                )
-                            )
+        for point in self.service.all_restore_points():
+            for disk_point in point.disk_restore_points.values():
+                job = disk_point.replication
+                if (
+                    job is not None
+                    and job.in_flight
+                    and normalize_id(disk_point.source_resource_id) in source_ids
+                ):
+                    job.failed_at = now
+                    self.copy_failed(
+                        "restorePointCopySourceDeleted",
+                        disk_point.id,
+                        f"The source {source.id} was deleted before the copy completed.",
+                    )
 
     # --- delete ------------------------------------------------------------------------
 

@@ -48,7 +48,6 @@ from emulator.compute.models.disks import (
     parse_tags,
 )
 from emulator.content import BLOCK_SIZE, BlockMap
-from emulator.world import LimitViolation
 
 if TYPE_CHECKING:
     from emulator.compute.models import ComputeBackend
@@ -558,16 +557,7 @@ class SnapshotBackendMixin:
                         f"The source snapshot {source.id} was deleted before the copy completed."
                     ),
                 }
-                self.world.stats.violation(
-                    LimitViolation(
-                        limit="copySourceDeleted",
-                        code="CopySourceNotFound",
-                        status=0,
-                        resource=target.id,
-                        time=now,
-                        message=target.copy_error["errorMessage"],
-                    )
-                )
+                self.copy_failed("copySourceDeleted", target.id, target.copy_error["errorMessage"])
 
     # --- export access -----------------------------------------------------------------
 
