@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from azure.core.rest import HttpRequest, HttpResponse
 
 EXAMPLES_DIR = Path(
@@ -43,6 +45,36 @@ class Example:
 
     def headers(self, status: str) -> dict[str, str]:
         return self.responses.get(status, {}).get("headers", {})
+
+
+def example_files(*folders: str) -> list[str]:
+    """The example files in ``folders`` (relative to ``EXAMPLES_DIR``), sorted."""
+    return sorted(
+        f"{folder}/{p.name}" for folder in folders for p in (EXAMPLES_DIR / folder).glob("*.json")
+    )
+
+
+def example_name(relative: str) -> str:
+    """``.../Disk_Get.json`` → ``Disk_Get``."""
+    return relative.rsplit("/", 1)[1].removesuffix(".json")
+
+
+def cases(
+    relatives: Iterable[str], out_of_scope: dict[str, str], placeholders: dict[str, str]
+) -> list[Any]:
+    """One ``(relative, status)`` case per example and status it documents; an example out
+    of scope is one skipped case that gives the reason."""
+    out = []
+    for relative in relatives:
+        name = example_name(relative)
+        if name in out_of_scope:
+            out.append(
+                pytest.param(relative, "-", id=name, marks=pytest.mark.skip(out_of_scope[name]))
+            )
+            continue
+        for status in sorted(load(relative, placeholders).responses):
+            out.append(pytest.param(relative, status, id=f"{name}-{status}"))
+    return out
 
 
 def substitute(value: Any, placeholders: dict[str, str]) -> Any:
@@ -120,6 +152,19 @@ def deserialize(model: type, body: Any) -> Any:
     from azure.mgmt.compute._utils.model_base import _deserialize
 
     return _deserialize(model, body)
+
+
+def all_pages(client: Any, first_page: dict[str, Any]) -> list[Any]:
+    """The items of a list answer and of every page its ``nextLink`` leads to."""
+    items = list(first_page["value"])
+    link = first_page.get("nextLink")
+    while link:
+        page = client.send_request(HttpRequest("GET", link))
+        page.read()
+        body = page.json()
+        items += body["value"]
+        link = body.get("nextLink")
+    return items
 
 
 def send(

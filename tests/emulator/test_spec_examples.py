@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 from azure.mgmt.compute import models
 
-from tests.emulator.spec_examples import EXAMPLES_DIR, SHARED_DIR, check_shape, deserialize, load
+from tests.emulator.spec_examples import (
+    EXAMPLES_DIR,
+    SHARED_DIR,
+    all_pages,
+    cases,
+    check_shape,
+    deserialize,
+    example_files,
+    example_name,
+    load,
+)
 from tests.emulator.spec_examples import send as send_raw
 from tests.emulator.support import SUB
 
@@ -132,38 +142,18 @@ MODELS = {"Disks": models.Disk, "Snapshots": models.Snapshot}
 ACCESS_MODEL = models.AccessUri
 
 
-def all_examples() -> list[str]:
-    return sorted(
-        f"{folder}/{p.name}"
-        for folder in (DISKS, SNAPSHOTS)
-        for p in (EXAMPLES_DIR / folder).glob("*.json")
-    )
-
-
-def cases() -> list[Any]:
-    out = []
-    for relative in all_examples():
-        name = relative.rsplit("/", 1)[1][:-5]
-        if name in OUT_OF_SCOPE:
-            out.append(
-                pytest.param(relative, "-", id=name, marks=pytest.mark.skip(OUT_OF_SCOPE[name]))
-            )
-            continue
-        example = load(relative, PLACEHOLDERS)
-        for status in sorted(example.responses):
-            out.append(pytest.param(relative, status, id=f"{name}-{status}"))
-    return out
+EXAMPLES = example_files(DISKS, SNAPSHOTS)
 
 
 def test_every_example_is_classified():
-    names = {r.rsplit("/", 1)[1][:-5] for r in all_examples()}
+    names = {example_name(r) for r in EXAMPLES}
     assert len(names) == 61
     assert names == set(OPERATIONS) | set(OUT_OF_SCOPE)
 
 
 @pytest.mark.skipif(not SHARED_DIR.is_dir(), reason="no shared azure-api folder next to the repo")
 def test_copies_match_the_shared_reference():
-    for relative in all_examples():
+    for relative in EXAMPLES:
         assert filecmp.cmp(EXAMPLES_DIR / relative, SHARED_DIR / relative, shallow=False), relative
 
 
@@ -284,7 +274,7 @@ def _location(name: str) -> str:
 # --- the round trip ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("relative", "status"), cases())
+@pytest.mark.parametrize(("relative", "status"), cases(EXAMPLES, OUT_OF_SCOPE, PLACEHOLDERS))
 def test_example_round_trips(relative, status, compute, resources, control):
     example = load(relative, PLACEHOLDERS)
     operation = OPERATIONS[example.name]
@@ -367,25 +357,11 @@ def _check_list(client: Any, first_page: dict[str, Any], expected: dict[str, Any
         {k: v for k, v in first_page.items() if k != "value"},
         {k: v for k, v in expected.items() if k != "value"},
     )
-    items = list(first_page["value"])
-    link = first_page.get("nextLink")
-    while link:
-        page = client.send_request(_get(link))
-        page.read()
-        body = page.json()
-        items += body["value"]
-        link = body.get("nextLink")
-    by_name = {item["name"]: item for item in items}
+    by_name = {item["name"]: item for item in all_pages(client, first_page)}
     for item in expected["value"]:
         assert item["name"] in by_name, item["name"]
         check_shape(by_name[item["name"]], item, item["name"])
         deserialize(MODELS[kind], by_name[item["name"]])
-
-
-def _get(url: str) -> Any:
-    from azure.core.rest import HttpRequest
-
-    return HttpRequest("GET", url)
 
 
 def test_shape_check_catches_missing_and_mistyped_properties():

@@ -28,10 +28,15 @@ from tests.emulator.spec_examples import (
     EXAMPLES_DIR,
     SHARED_DIR,
     Example,
+    all_pages,
+    cases,
     check_shape,
     deserialize,
+    example_files,
+    example_name,
     load,
     send,
+    shape_errors,
 )
 from tests.emulator.support import SUB
 
@@ -39,7 +44,7 @@ RESTORE_POINTS = "ComputeRP/stable/2025-04-01/examples/restorePointExamples"
 VMS = "ComputeRP/stable/2025-04-01/examples/virtualMachineExamples"
 RUN_COMMANDS = "ComputeRP/stable/2025-04-01/examples/runCommandExamples"
 DISK_POINTS = "DiskRP/stable/2025-01-02/examples/diskRestorePointExamples"
-FOLDERS = (RESTORE_POINTS, VMS, RUN_COMMANDS, DISK_POINTS)
+EXAMPLES = example_files(RESTORE_POINTS, VMS, RUN_COMMANDS, DISK_POINTS)
 
 PLACEHOLDERS = {
     "{subscription-id}": SUB,
@@ -83,35 +88,15 @@ UNMODELLED = {
 }
 
 
-def all_examples() -> list[str]:
-    return sorted(
-        f"{folder}/{p.name}" for folder in FOLDERS for p in (EXAMPLES_DIR / folder).glob("*.json")
-    )
-
-
-def cases() -> list[Any]:
-    out = []
-    for relative in all_examples():
-        name = relative.rsplit("/", 1)[1][:-5]
-        if name in OUT_OF_SCOPE:
-            out.append(
-                pytest.param(relative, "-", id=name, marks=pytest.mark.skip(OUT_OF_SCOPE[name]))
-            )
-            continue
-        for status in sorted(load(relative, PLACEHOLDERS).responses):
-            out.append(pytest.param(relative, status, id=f"{name}-{status}"))
-    return out
-
-
 def test_every_example_is_classified():
-    names = {r.rsplit("/", 1)[1][:-5] for r in all_examples()}
+    names = {example_name(r) for r in EXAMPLES}
     assert len(names) == 32
     assert names == set(ROUND_TRIPS) | set(OUT_OF_SCOPE)
 
 
 @pytest.mark.skipif(not SHARED_DIR.is_dir(), reason="no shared azure-api folder next to the repo")
 def test_copies_match_the_shared_reference():
-    for relative in all_examples():
+    for relative in EXAMPLES:
         assert filecmp.cmp(EXAMPLES_DIR / relative, SHARED_DIR / relative, shallow=False), relative
 
 
@@ -602,10 +587,10 @@ ROUND_TRIPS: dict[str, tuple[Sender, Any]] = {
 }
 
 
-@pytest.mark.parametrize(("relative", "status"), cases())
+@pytest.mark.parametrize(("relative", "status"), cases(EXAMPLES, OUT_OF_SCOPE, PLACEHOLDERS))
 def test_example_round_trips(relative, status, compute, resources, control):
     stage = Stage(compute, resources, control)
-    name = relative.rsplit("/", 1)[1][:-5]
+    name = example_name(relative)
     placeholders = dict(PLACEHOLDERS)
     if name == "VirtualMachine_Create_WithDataDisksFromSourceResource":
         # The example names an existing disk restore point: stage one and use its name.
@@ -643,15 +628,7 @@ def _check_list(
         {k: v for k, v in first_page.items() if k != "value"},
         {k: v for k, v in expected.items() if k != "value"},
     )
-    items = list(first_page["value"])
-    link = first_page.get("nextLink")
-    while link:
-        from azure.core.rest import HttpRequest
-
-        page = client.send_request(HttpRequest("GET", link))
-        page.read()
-        items += page.json()["value"]
-        link = page.json().get("nextLink")
+    items = all_pages(client, first_page)
     assert items
     by_key = {item.get("name") or item.get("id"): item for item in items}
     for item in expected["value"]:
@@ -664,6 +641,4 @@ def _check_list(
 
 
 def _shape_ok(actual: Any, expected: Any) -> bool:
-    from tests.emulator.spec_examples import shape_errors
-
     return not shape_errors(actual, expected)
