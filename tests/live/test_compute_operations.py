@@ -28,24 +28,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def credential() -> Any:
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
-@pytest.fixture(scope="module")
-def compute(credential: Any) -> Any:
-    from azure.mgmt.compute import ComputeManagementClient
-
-    return ComputeManagementClient(credential, SUBSCRIPTION)
-
-
-@pytest.fixture(scope="module")
-def group(credential: Any) -> Iterator[str]:
-    from azure.mgmt.resource.resources import ResourceManagementClient
-
-    resources = ResourceManagementClient(credential, SUBSCRIPTION)
+def group(resources: Any) -> Iterator[str]:
     name = f"diskdr-live-{uuid.uuid4().hex[:8]}"
     resources.resource_groups.create_or_update(
         name, {"location": LOCATION, "tags": {"diskdr": "live-test"}}

@@ -36,31 +36,10 @@ CRASH = {"properties": {"consistencyMode": "CrashConsistent"}}
 
 
 @pytest.fixture(scope="module")
-def credential() -> Any:
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential()
-
-
-@pytest.fixture(scope="module")
-def compute(credential: Any) -> Any:
-    from azure.mgmt.compute import ComputeManagementClient
-
-    return ComputeManagementClient(credential, SUBSCRIPTION)
-
-
-@pytest.fixture(scope="module")
 def locks(credential: Any) -> Any:
     from azure.mgmt.resource.locks import ManagementLockClient
 
     return ManagementLockClient(credential, SUBSCRIPTION)
-
-
-@pytest.fixture(scope="module")
-def resources(credential: Any) -> Any:
-    from azure.mgmt.resource.resources import ResourceManagementClient
-
-    return ResourceManagementClient(credential, SUBSCRIPTION)
 
 
 @pytest.fixture(scope="module")
