@@ -17,6 +17,7 @@ Event Grid.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from emulator.arm import COMPUTE, normalize_id, parse_resource_id
@@ -35,7 +36,7 @@ from emulator.errors import ArmError, InvalidResourceLocation, ResourceGroupNotF
 from emulator.world import LimitViolation, ResourceChange
 
 if TYPE_CHECKING:
-    from emulator.lro import Operations
+    from emulator.lro import Operation, Operations
     from emulator.resources.models import ResourceGroupsBackend
     from emulator.world import World
 
@@ -72,6 +73,24 @@ class ComputeBackend(
     @property
     def operations(self) -> Operations:
         return self.world.backend("operations")
+
+    def begin(
+        self,
+        operation_id: str,
+        resource: Any,
+        finish: Callable[[float], Any] | None = None,
+        **options: Any,
+    ) -> Operation:
+        """Start a long-running operation on one of this subscription's resources (in the
+        resource's region); ``finish`` and ``options`` as in ``Operations.begin``."""
+        return self.operations.begin(
+            operation_id,
+            subscription=self.subscription,
+            location=resource.location,
+            resource_id=resource.id,
+            finish=finish,
+            **options,
+        )
 
     @property
     def groups(self) -> ResourceGroupsBackend:

@@ -254,13 +254,7 @@ class DiskBackendMixin:
             disk.provisioning_state = "Succeeded"
             self.announce_write(disk, when)
 
-        op = self.operations.begin(
-            "Disks_CreateOrUpdate",
-            subscription=self.subscription,
-            location=disk.location,
-            resource_id=disk.id,
-            finish=finish,
-        )
+        op = self.begin("Disks_CreateOrUpdate", disk, finish=finish)
         return disk, op, True
 
     def create_disk(
@@ -390,13 +384,7 @@ class DiskBackendMixin:
             disk.provisioning_state = "Succeeded"
             self.announce_write(disk, when)
 
-        return self.operations.begin(
-            operation_id,
-            subscription=self.subscription,
-            location=disk.location,
-            resource_id=disk.id,
-            finish=finish,
-        )
+        return self.begin(operation_id, disk, finish=finish)
 
     # --- delete ------------------------------------------------------------------------
 
@@ -418,13 +406,7 @@ class DiskBackendMixin:
             self.disks.pop(disk.key, None)
             self.announce_delete(disk, when)
 
-        return self.operations.begin(
-            "Disks_Delete",
-            subscription=self.subscription,
-            location=disk.location,
-            resource_id=disk.id,
-            finish=finish,
-        )
+        return self.begin("Disks_Delete", disk, finish=finish)
 
     # --- export access -----------------------------------------------------------------
 
@@ -445,23 +427,12 @@ class DiskBackendMixin:
             # are exported as separate blobs with their own SAS.
             output["securityDataAccessSAS"] = AccessGrant.issue(access, grant.expires).url
             output["securityMetadataAccessSAS"] = AccessGrant.issue(access, grant.expires).url
-        return self.operations.begin(
-            "Disks_GrantAccess",
-            subscription=self.subscription,
-            location=disk.location,
-            resource_id=disk.id,
-            finish=lambda when: output,
-        )
+        return self.begin("Disks_GrantAccess", disk, finish=lambda when: output)
 
     def begin_revoke_disk_access(self: ComputeBackend, resource_group: str, name: str) -> Operation:
         disk = self.get_disk(resource_group, name)
         disk.sas = None
-        return self.operations.begin(
-            "Disks_RevokeAccess",
-            subscription=self.subscription,
-            location=disk.location,
-            resource_id=disk.id,
-        )
+        return self.begin("Disks_RevokeAccess", disk)
 
     def grant_access(
         self: ComputeBackend, resource: Disk | Any, access: str, seconds: int

@@ -444,14 +444,7 @@ class GuestAgents:
             backend.announce_action(vm, "runCommand", when)
             return {"value": _output(vm, run)}
 
-        op = backend.operations.begin(
-            "VirtualMachines_RunCommand",
-            subscription=backend.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-            duration=duration,
-        )
+        op = backend.begin("VirtualMachines_RunCommand", vm, finish=finish, duration=duration)
         guest.runs.append(
             RunCommandRecord(
                 command_id, start, start + duration, op, None if failure else run.exit_code

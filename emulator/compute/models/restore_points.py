@@ -483,13 +483,7 @@ class RestorePointBackendMixin:
         def finish(when: float) -> None:
             self._drop_collection(collection, when)
 
-        return self.operations.begin(
-            "RestorePointCollections_Delete",
-            subscription=self.subscription,
-            location=collection.location,
-            resource_id=collection.id,
-            finish=finish,
-        )
+        return self.begin("RestorePointCollections_Delete", collection, finish=finish)
 
     def _drop_collection(
         self: ComputeBackend, collection: RestorePointCollection, when: float
@@ -566,13 +560,7 @@ class RestorePointBackendMixin:
                 self._start_hydration(disk_point, collection)
             self.announce_write(point, when)  # type: ignore[arg-type]
 
-        op = self.operations.begin(
-            "RestorePoints_Create",
-            subscription=self.subscription,
-            location=collection.location,
-            resource_id=point.id,
-            finish=finish,
-        )
+        op = self.begin("RestorePoints_Create", point, finish=finish)
         return point, op
 
     def _capture_restore_point(
@@ -999,13 +987,7 @@ class RestorePointBackendMixin:
             collection.restore_points.pop(point.name.lower(), None)
             self.announce_delete(point, when)  # type: ignore[arg-type]
 
-        return self.operations.begin(
-            "RestorePoints_Delete",
-            subscription=self.subscription,
-            location=collection.location,
-            resource_id=point.id,
-            finish=finish,
-        )
+        return self.begin("RestorePoints_Delete", point, finish=finish)
 
     # --- disk restore points -----------------------------------------------------------
 
@@ -1038,12 +1020,8 @@ class RestorePointBackendMixin:
                 "complete."
             )
         grant = self.grant_access(disk_point, access, seconds)
-        return self.operations.begin(
-            "DiskRestorePoint_GrantAccess",
-            subscription=self.subscription,
-            location=disk_point.location,
-            resource_id=disk_point.id,
-            finish=lambda when: {"accessSAS": grant.url},
+        return self.begin(
+            "DiskRestorePoint_GrantAccess", disk_point, finish=lambda when: {"accessSAS": grant.url}
         )
 
     def begin_revoke_disk_restore_point_access(
@@ -1051,12 +1029,7 @@ class RestorePointBackendMixin:
     ) -> Operation:
         disk_point = self.get_disk_restore_point(resource_group, collection_name, point_name, name)
         disk_point.sas = None
-        return self.operations.begin(
-            "DiskRestorePoint_RevokeAccess",
-            subscription=self.subscription,
-            location=disk_point.location,
-            resource_id=disk_point.id,
-        )
+        return self.begin("DiskRestorePoint_RevokeAccess", disk_point)
 
 
 def _sector_size(disk: Disk) -> int:

@@ -226,13 +226,7 @@ class SnapshotBackendMixin:
             snapshot.provisioning_state = "Succeeded"
             self.announce_write(snapshot, when)
 
-        op = self.operations.begin(
-            "Snapshots_CreateOrUpdate",
-            subscription=self.subscription,
-            location=snapshot.location,
-            resource_id=snapshot.id,
-            finish=finish,
-        )
+        op = self.begin("Snapshots_CreateOrUpdate", snapshot, finish=finish)
         return snapshot, op, True
 
     def _snapshot_of_source(
@@ -502,13 +496,7 @@ class SnapshotBackendMixin:
             snapshot.provisioning_state = "Failed" if previous_state == "Failed" else "Succeeded"
             self.announce_write(snapshot, when)
 
-        return self.operations.begin(
-            operation_id,
-            subscription=self.subscription,
-            location=snapshot.location,
-            resource_id=snapshot.id,
-            finish=finish,
-        )
+        return self.begin(operation_id, snapshot, finish=finish)
 
     # --- delete ------------------------------------------------------------------------
 
@@ -531,13 +519,7 @@ class SnapshotBackendMixin:
             self.snapshots.pop(snapshot.key, None)
             self.announce_delete(snapshot, when)
 
-        return self.operations.begin(
-            "Snapshots_Delete",
-            subscription=self.subscription,
-            location=snapshot.location,
-            resource_id=snapshot.id,
-            finish=finish,
-        )
+        return self.begin("Snapshots_Delete", snapshot, finish=finish)
 
     def _fail_copies_reading(self: ComputeBackend, source: Snapshot) -> None:
         """Deleting a copy's source before the copy ends fails the copy."""
@@ -572,12 +554,8 @@ class SnapshotBackendMixin:
                 f"(snapshotAccessState {snapshot.access_state})."
             )
         grant = self.grant_access(snapshot, access, seconds)
-        return self.operations.begin(
-            "Snapshots_GrantAccess",
-            subscription=self.subscription,
-            location=snapshot.location,
-            resource_id=snapshot.id,
-            finish=lambda when: {"accessSAS": grant.url},
+        return self.begin(
+            "Snapshots_GrantAccess", snapshot, finish=lambda when: {"accessSAS": grant.url}
         )
 
     def begin_revoke_snapshot_access(
@@ -585,12 +563,7 @@ class SnapshotBackendMixin:
     ) -> Operation:
         snapshot = self.get_snapshot(resource_group, name)
         snapshot.sas = None
-        return self.operations.begin(
-            "Snapshots_RevokeAccess",
-            subscription=self.subscription,
-            location=snapshot.location,
-            resource_id=snapshot.id,
-        )
+        return self.begin("Snapshots_RevokeAccess", snapshot)
 
 
 def _same_value(a: Any, b: Any) -> bool:

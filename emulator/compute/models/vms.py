@@ -158,13 +158,7 @@ class VirtualMachineBackendMixin:
             vm.provisioning_state = "Succeeded"
             self.announce_write(vm, when)
 
-        op = self.operations.begin(
-            "VirtualMachines_CreateOrUpdate",
-            subscription=self.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-        )
+        op = self.begin("VirtualMachines_CreateOrUpdate", vm, finish=finish)
         return vm, op, True
 
     def create_vm(
@@ -459,13 +453,7 @@ class VirtualMachineBackendMixin:
             vm.provisioning_state = "Succeeded"
             self.announce_write(vm, when)
 
-        return self.operations.begin(
-            operation_id,
-            subscription=self.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-        )
+        return self.begin(operation_id, vm, finish=finish)
 
     def begin_attach_detach_data_disks(
         self: ComputeBackend, resource_group: str, name: str, body: dict[str, Any]
@@ -526,13 +514,7 @@ class VirtualMachineBackendMixin:
             self.announce_write(vm, when)
             return self.storage_profile_json(vm)
 
-        op = self.operations.begin(
-            "VirtualMachines_AttachDetachDataDisks",
-            subscription=self.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-        )
+        op = self.begin("VirtualMachines_AttachDetachDataDisks", vm, finish=finish)
         return vm, op
 
     # --- power -------------------------------------------------------------------------
@@ -554,13 +536,7 @@ class VirtualMachineBackendMixin:
                     disk.reserved = after == "deallocated"
             self.announce_action(vm, action, when)
 
-        return self.operations.begin(
-            operation_id,
-            subscription=self.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-        )
+        return self.begin(operation_id, vm, finish=finish)
 
     # --- delete ------------------------------------------------------------------------
 
@@ -574,13 +550,7 @@ class VirtualMachineBackendMixin:
         def finish(when: float) -> None:
             self.delete_vm_now(vm, when)
 
-        return self.operations.begin(
-            "VirtualMachines_Delete",
-            subscription=self.subscription,
-            location=vm.location,
-            resource_id=vm.id,
-            finish=finish,
-        )
+        return self.begin("VirtualMachines_Delete", vm, finish=finish)
 
     def delete_vm_now(self: ComputeBackend, vm: VirtualMachine, when: float) -> None:
         """Remove the VM; its disks are detached, or deleted if their deleteOption says so."""
