@@ -309,6 +309,7 @@ def point_jobs(
             group,
             consistency,
             "primary",
+            members=len(vm.disks),
         )
         jobs.append(
             PointJob(
@@ -342,6 +343,8 @@ def copy_job(point: RecoveryPoint, policy: PolicyRef, install_id: str) -> CopyJo
         point.consistency,
         "replica",
         source=point.id,
+        members=point.members,
+        captured=point.capture_time if point.created_at else None,
     )
     return CopyJob(
         point=point,
