@@ -23,7 +23,7 @@ from diskdr.api import (
 )
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
-from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm
+from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm, find_unprotected
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo
 from diskdr.naming import format_slot
@@ -338,10 +338,12 @@ def compliance_report(service: Service) -> dict[str, Any]:
             seen.add(vm.id.lower())
             results.append(evaluate_vm(vm, policy, points, now, rpo))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
+    gaps = find_unprotected(listed, service.policy_for_vm, service.protected_vm, points)
     return {
         "generatedAt": now.isoformat(),
         "summary": summary,
         "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
+        "unprotected": [gap.to_dict() for gap in gaps],
     }
 
 
