@@ -17,6 +17,7 @@ import azure.functions as func
 from diskdr.api import (
     ApiError,
     BackupRequest,
+    check_instance_id,
     check_resource_id,
     check_subscription,
     parse_backup_request,
@@ -240,6 +241,7 @@ async def get_backup(
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
     try:
+        check_instance_id(instance_id)
         status = await client.get_status(instance_id)
     except Exception as error:
         return error_response(error)
