@@ -233,6 +233,23 @@ class DevHost:
         timeout: float = 60.0,
     ) -> tuple[int, Any]:
         """One HTTP call; (status, parsed JSON body or text or None)."""
+        status, answer, _ = self.request_full(
+            method, path, body, key=key, headers=headers, raw=raw, timeout=timeout
+        )
+        return status, answer
+
+    def request_full(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, Any, Any]:
+        """One HTTP call; (status, parsed JSON body or text or None, response headers)."""
         url = path if path.startswith("http") else self.url + path
         if key is not None:
             url += ("&" if "?" in url else "?") + f"code={key}"
@@ -242,9 +259,9 @@ class DevHost:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, _decode(response.read())
+                return response.status, _decode(response.read()), response.headers
         except urllib.error.HTTPError as error:
-            return error.code, _decode(error.read())
+            return error.code, _decode(error.read()), error.headers
 
     def status(self, instance_id: str, **flags: bool) -> dict[str, Any] | None:
         query = "&".join(f"{name}=true" for name, value in flags.items() if value)
