@@ -78,6 +78,7 @@ class DevHost:
         env: dict[str, str] | None = None,
         port: int = 0,
         startup_timeout: float = 60.0,
+        fast_replay: bool = False,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.time_scale = time_scale
@@ -87,6 +88,7 @@ class DevHost:
         self.env = dict(env or {})
         self.port = port
         self.startup_timeout = startup_timeout
+        self.fast_replay = fast_replay  # the opt-in, not Azure-faithful replay
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.function_key = ""
@@ -123,7 +125,7 @@ class DevHost:
             "--time-scale", repr(self.time_scale),
             "--clock-anchor", repr(self.clock_anchor),
             "--state-dir", str(self.state_dir),
-        ]  # fmt: skip
+        ] + (["--fast-replay"] if self.fast_replay else [])  # fmt: skip
         environment = {**os.environ, **self.env}
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
