@@ -33,7 +33,8 @@ def health(
     policies: Callable[[Settings], PolicySet],
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``{"status": "healthy"|"unhealthy", "problems": [...], "policies": [...]}``.
+    """``{"status": "healthy"|"unhealthy", "problems": [...], "policies": [...]}``, plus
+    ``error`` (the API's error shape, code ``Unhealthy``) when unhealthy.
 
     ``policies`` loads the policy set for the settings (the service's loader: the same
     file or app setting the functions use).
@@ -54,8 +55,18 @@ def health(
         except (PolicyError, ConfigError) as error:
             source = "DISKDR_POLICY_TEXT" if settings.policy_text else "DISKDR_POLICY_FILE"
             problems.append(_problem("BadPolicy", str(error), source))
-    return {
+    report: dict[str, Any] = {
         "status": "unhealthy" if problems else "healthy",
         "problems": problems,
         "policies": names,
     }
+    if problems:
+        # An unhealthy answer is also an error in the API's shape (the first problem's
+        # target; every problem is in ``problems``).
+        first = problems[0]
+        report["error"] = {
+            "code": "Unhealthy",
+            "message": "; ".join(problem["message"] for problem in problems),
+            **({"target": first["target"]} if "target" in first else {}),
+        }
+    return report

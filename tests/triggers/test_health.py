@@ -69,6 +69,11 @@ def test_health_names_a_broken_policy_with_its_line(monkeypatch, service_reset):
     [problem] = body["problems"]
     assert problem["code"] == "BadPolicy" and problem["target"] == "DISKDR_POLICY_TEXT"
     assert problem["message"].startswith("DISKDR_POLICY_TEXT:6: policies[0].retention.daily:")
+    assert body["error"] == {
+        "code": "Unhealthy",
+        "message": problem["message"],
+        "target": "DISKDR_POLICY_TEXT",
+    }
 
 
 def test_health_names_each_bad_setting():
