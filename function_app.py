@@ -17,7 +17,7 @@ from orchestrations import (
     replicate_restore_point,
 )
 from orchestrations import restore as restore_orchestration
-from triggers import drill_timer, eventgrid, http_api, timer
+from triggers import drill_timer, eventgrid, health, http_api, timer
 
 configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -27,6 +27,7 @@ for module in (
     eventgrid,
     http_api,
     drill_timer,
+    health,
     backup_cycle,
     after_vm_change,
     protect_vm,

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 MAX_IDS = 100
+# The fields of a ``POST /api/backups`` body (the OpenAPI document is built from these).
+BACKUP_FIELDS = ("vmIds", "diskIds", "policy")
 _VM_ID = re.compile(
     r"^/subscriptions/(?P<subscription>[0-9a-fA-F-]{36})/resourceGroups/[-\w._()]{1,90}"
     r"/providers/Microsoft\.Compute/virtualMachines/[-\w.]{1,64}$",
@@ -26,7 +28,10 @@ _DISK_ID = re.compile(
     r"/providers/Microsoft\.Compute/disks/[-\w.]{1,80}$",
     re.IGNORECASE,
 )
-_KINDS = {
+# Durable instance ids: 1-100 characters, no '/', backslash, '#' or '?', not starting with '@'
+# (Learn, "Durable orchestrations", orchestration identity); no control characters (ours).
+INSTANCE_ID = re.compile(r"^(?!@)[^/\\#?\x00-\x1f\x7f]{1,100}$")
+KINDS = {
     "vmIds": ("virtual machine", "virtualMachines", _VM_ID),
     "diskIds": ("disk", "disks", _DISK_ID),
 }
@@ -69,7 +74,7 @@ def parse_json_body(raw: bytes) -> Any:
 
 def check_resource_id(text: Any, kind: str, target: str) -> str:
     """A well-formed VM or disk resource id (``kind`` = vmIds | diskIds), else 400."""
-    what, resource_type, pattern = _KINDS[kind]
+    what, resource_type, pattern = KINDS[kind]
     if not isinstance(text, str) or not pattern.match(text.strip()):
         raise ApiError(
             400,
@@ -79,6 +84,19 @@ def check_resource_id(text: Any, kind: str, target: str) -> str:
             target,
         )
     return text.strip()
+
+
+def check_instance_id(text: str, target: str = "instanceId") -> str:
+    """A possible durable instance id, else 400 ``InvalidInstanceId``."""
+    if not INSTANCE_ID.match(text):
+        raise ApiError(
+            400,
+            "InvalidInstanceId",
+            f"{target}: expected a run id of 1 to 100 characters without '/', '\\', '#', '?' "
+            f"or control characters, got {text!r}",
+            target,
+        )
+    return text
 
 
 def check_subscription(resource_id: str, subscriptions: Iterable[str], target: str) -> None:
@@ -100,7 +118,7 @@ def parse_backup_request(
     body = parse_json_body(raw)
     if not isinstance(body, Mapping):
         raise ApiError(400, "InvalidRequest", "expected a JSON object with vmIds or diskIds")
-    unknown = sorted(set(body) - {"vmIds", "diskIds", "policy"})
+    unknown = sorted(set(body) - set(BACKUP_FIELDS))
     if unknown:
         raise ApiError(
             400,

@@ -13,17 +13,18 @@ import azure.functions as func
 from diskdr.clock import utc_now
 from diskdr.schedule import due_slots
 from diskdr.service import get_service
-from diskdr.settings import tick_schedule
 from triggers.http_api import start_drill
+from triggers.timer import TICK_SCHEDULE, TICK_SCHEDULE_ERROR
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
-TICK_SCHEDULE = tick_schedule()
 
 
 @bp.timer_trigger(schedule=TICK_SCHEDULE, arg_name="timer", use_monitor=True)
 @bp.durable_client_input(client_name="client")
 async def drill_tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    if TICK_SCHEDULE_ERROR:  # the scheduler tick reports it loudly; nothing to add here
+        return
     service = get_service()
     now = utc_now()
     for policy in service.policies().policies:

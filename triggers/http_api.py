@@ -10,13 +10,16 @@ import logging
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from diskdr import telemetry
 from diskdr.api import (
     ApiError,
     BackupRequest,
+    check_instance_id,
     check_resource_id,
     check_subscription,
     parse_backup_request,
@@ -31,11 +34,13 @@ from diskdr.compliance import (
     drill_status,
     effective_rpo,
     evaluate_vm,
+    find_unprotected,
     last_drills,
 )
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo
 from diskdr.naming import format_slot
+from diskdr.openapi import ROUTE_PREFIX, openapi_document
 from diskdr.policy import AZURE_REGIONS, Policy
 from diskdr.restore import run_id, waves
 from diskdr.restore_points import uses_restore_points
@@ -44,6 +49,7 @@ from diskdr.service import Service, get_service
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 10
 
 
 def _json_default(value: Any) -> Any:
@@ -53,6 +59,30 @@ def _json_default(value: Any) -> Any:
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(body, default=_json_default), status_code=status, mimetype="application/json"
+    )
+
+
+def status_url(req: func.HttpRequest, route: str) -> str:
+    """diskdr's own URL of ``/api/{route}`` on the host the request came to, with no key.
+
+    The Durable client's ``create_check_status_response`` hands out the extension's webhook
+    URLs, which carry the host's system key (management of every instance): those never
+    leave the app. The caller reads the status with the function key it already has.
+    """
+    parts = urlsplit(req.url)
+    path = quote(route, safe="/:@")  # ':' is fine in a path (slots have one)
+    return f"{parts.scheme}://{parts.netloc}/{ROUTE_PREFIX}/{path}"
+
+
+def accepted_response(req: func.HttpRequest, route: str, body: dict[str, Any]) -> func.HttpResponse:
+    """202 for a long-running request: ``body`` plus ``statusUrl``, and the same URL in
+    ``Location`` (with ``Retry-After``, as Azure's own 202s carry)."""
+    url = status_url(req, route)
+    return func.HttpResponse(
+        json.dumps({**body, "statusUrl": url}, default=_json_default),
+        status_code=202,
+        mimetype="application/json",
+        headers={"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -100,21 +130,28 @@ async def start_backup(
             vms=tuple(vms),
         )
         instance_id = on_demand_instance_id(policy.name, slot, vms)
-        status = await client.get_status(instance_id)
-        if status is None or status.runtime_status is None:
-            await client.start_new("backup_cycle", instance_id, job.to_dict())
-        response = client.create_check_status_response(req, instance_id)
+        with telemetry.span(
+            "diskdr.http.start_backup",
+            run_id=instance_id,
+            policy=policy.name,
+            slot=format_slot(slot),
+            vm=",".join(vm.id for vm in vms),
+        ):
+            status = await client.get_status(instance_id)
+            if status is None or status.runtime_status is None:
+                await client.start_new("backup_cycle", instance_id, job.to_dict())
     except Exception as error:
         return error_response(error)
-    body = json.loads(response.get_body())
-    body.update(
+    return accepted_response(
+        req,
+        f"backups/{instance_id}",
         {
+            "id": instance_id,
             "policy": policy.name,
             "slot": format_slot(slot),
             "vms": [{"id": vm.id, "disks": [disk.id for disk in vm.disks]} for vm in vms],
-        }
+        },
     )
-    return json_response(body, 202)
 
 
 def on_demand_instance_id(policy: str, slot: datetime, vms: list[VmInfo]) -> str:
@@ -225,6 +262,7 @@ async def get_backup(
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
     try:
+        check_instance_id(instance_id)
         status = await client.get_status(instance_id)
     except Exception as error:
         return error_response(error)
@@ -305,9 +343,11 @@ async def compliance(
                 "status",
             )
         drills = await drill_reports(client)
-        report = await asyncio.to_thread(compliance_report, get_service(), drills)
+        with telemetry.span("diskdr.http.compliance"):
+            report = await asyncio.to_thread(compliance_report, get_service(), drills)
     except Exception as error:
         return error_response(error)
+    telemetry.record_compliance(report["vms"])  # the RPO gauge observes the newest report
     if wanted:
         report["vms"] = [vm for vm in report["vms"] if vm["status"] == wanted]
     return json_response(report)
@@ -335,30 +375,23 @@ def compliance_report(
             drill = drill_status(policy, len(selected), last.get(vm.id.lower()), now)
             results.append(replace(result, drill=drill))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
+    failed_drills = {
+        vm: f"drill {record.drill_id}: content check {record.content_check}"
+        for vm, record in last.items()
+        if not record.passed
+    }
+    gaps = find_unprotected(
+        listed, service.policy_for_vm, service.protected_vm, points, failed_drills
+    )
     return {
         "generatedAt": now.isoformat(),
         "summary": summary,
         "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
+        "unprotected": [gap.to_dict() for gap in gaps],
     }
 
 
 # --- recovery: restores, drills, failovers ---------------------------------------------------
-def _status_url(req: func.HttpRequest, route: str, instance_id: str) -> str:
-    """diskdr's own status URL (the durable webhook URLs would carry the system key)."""
-    base = req.url.split("/api/", 1)[0]
-    return f"{base}/api/{route}/{instance_id}"
-
-
-def _accepted(
-    req: func.HttpRequest, route: str, instance_id: str, **extra: Any
-) -> func.HttpResponse:
-    url = _status_url(req, route, instance_id)
-    body = {"id": instance_id, "statusQueryUrl": url, **extra}
-    response = json_response(body, 202)
-    response.headers["Location"] = url
-    return response
-
-
 async def _start_once(
     client: df.DurableOrchestrationClient, name: str, instance_id: str, payload: Any
 ) -> None:
@@ -372,12 +405,13 @@ async def _instance(
     client: df.DurableOrchestrationClient, instance_id: str, name: str, what: str
 ) -> func.HttpResponse:
     try:
+        check_instance_id(instance_id)
         status = await client.get_status(instance_id)
     except Exception as error:
         return error_response(error)
     if status is None or status.runtime_status is None or status.name != name:
         return error_response(
-            ApiError(404, "InstanceNotFound", f"no {what} with id {instance_id!r}", "id")
+            ApiError(404, "InstanceNotFound", f"no {what} with id {instance_id!r}", "instanceId")
         )
     return json_response(_status_body(status))
 
@@ -385,6 +419,7 @@ async def _instance(
 def _status_body(status: Any) -> dict[str, Any]:
     return {
         "id": status.instance_id,
+        "instanceId": status.instance_id,
         "name": status.name,
         "runtimeStatus": status.runtime_status.value,
         "createdTime": status.created_time,
@@ -409,16 +444,16 @@ async def start_restore(
         await _start_once(client, "restore", plan.run_id, plan.to_dict())
     except Exception as error:
         return error_response(error)
-    return _accepted(req, "restores", plan.run_id, **plan.summary())
+    return accepted_response(req, f"restores/{plan.run_id}", {"id": plan.run_id, **plan.summary()})
 
 
-@bp.route(route="restores/{id}", methods=["GET"])
+@bp.route(route="restores/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def get_restore(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """A restore's status; its output (restored ids, per-disk errors, RTO) when done."""
-    return await _instance(client, req.route_params.get("id", ""), "restore", "restore")
+    return await _instance(client, req.route_params.get("instanceId", ""), "restore", "restore")
 
 
 @bp.route(route="drills", methods=["POST"])
@@ -437,7 +472,9 @@ async def start_drill_now(
         job = await start_drill(client, policy, count, instance_id, now, "on-demand")
     except Exception as error:
         return error_response(error)
-    return _accepted(req, "drills", instance_id, vms=[p["vmId"] for p in job["plans"]])
+    return accepted_response(
+        req, f"drills/{instance_id}", {"id": instance_id, "vms": [p["vmId"] for p in job["plans"]]}
+    )
 
 
 async def start_drill(
@@ -505,13 +542,13 @@ async def list_drills(
     return json_response({"drills": [_status_body(s) for s in drills]})
 
 
-@bp.route(route="drills/{id}", methods=["GET"])
+@bp.route(route="drills/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def get_drill(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """One drill: per VM the point, restored ids, content check, RTO and cleanup."""
-    return await _instance(client, req.route_params.get("id", ""), "drill", "drill")
+    return await _instance(client, req.route_params.get("instanceId", ""), "drill", "drill")
 
 
 @bp.route(route="failover", methods=["POST"])
@@ -585,15 +622,25 @@ async def start_failover(
         await _start_once(client, "failover", instance_id, job)
     except Exception as error:
         return error_response(error)
-    return _accepted(
-        req, "failover", instance_id, dryRun=False, vms=[p.vm_id for p in plans], refused=refused
+    return accepted_response(
+        req,
+        f"failover/{instance_id}",
+        {"id": instance_id, "dryRun": False, "vms": [p.vm_id for p in plans], "refused": refused},
     )
 
 
-@bp.route(route="failover/{id}", methods=["GET"])
+@bp.route(route="failover/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 async def get_failover(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """A failover: per VM the point used, its age (RPO achieved), restored ids and RTO."""
-    return await _instance(client, req.route_params.get("id", ""), "failover", "failover")
+    return await _instance(client, req.route_params.get("instanceId", ""), "failover", "failover")
+
+
+# --- GET /api/openapi.json ----------------------------------------------------------------------
+@bp.route(route="openapi.json", methods=["GET"])
+async def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3 document of this API (``diskdr.openapi``), with this host as server."""
+    parts = urlsplit(req.url)
+    return json_response(openapi_document(f"{parts.scheme}://{parts.netloc}"))
