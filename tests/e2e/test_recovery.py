@@ -12,12 +12,14 @@ failover dry run creates nothing, and a real one restores the six VMs in recover
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from diskdr.cli import main
 from diskdr.restore import TAG_RESTORE_POINT, TAG_RESTORED_BY, TAG_RESTORED_FROM
 from tests.e2e.conftest import (
     INSTALL_ID,
@@ -293,6 +295,32 @@ def test_a_drill_with_a_broken_replica_reports_it_and_still_cleans_up(run: TwinR
 
 
 # --- failover -----------------------------------------------------------------------------------
+def diskdr(run: TwinRun, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """The ``diskdr`` command against the twin's app."""
+    host = run.twin.host
+    assert host is not None
+    code = main([argv[0], "--url", host.url, "--key", host.function_key, *argv[1:]])
+    return code, capsys.readouterr().out
+
+
+def test_the_cli_restores_and_plans_a_failover(
+    run: TwinRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = diskdr(
+        run, capsys, "restore", vm_id("vm-f3"), "--resource-group", "rg-restore",
+        "--region", REPLICA_REGION, "--name-prefix", "cli", "--wait", "--interval", "0.2",
+        "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    status = json.loads(out)
+    assert status["output"]["phase"] == "Completed" and status["output"]["rtoSeconds"] > 0
+    code, out = diskdr(run, capsys, "failover", "e2e", "--resource-group", "rg-failover")
+    assert code == 0 and "dry run" in out and "vm-f6" in out, out
+    assert disks_in(run, "rg-failover") == []
+    code, _ = diskdr(run, capsys, "failover", "nope", "--resource-group", "rg-failover")
+    assert code == 2
+
+
 def test_failover_dry_run_then_real_in_recovery_order(run: TwinRun) -> None:
     request = {"policy": "e2e", "resourceGroup": "rg-failover", "subnetId": SUBNET}
     status, plan = call(run, "POST", "/api/failover", request)
