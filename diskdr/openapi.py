@@ -173,6 +173,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ["generatedAt", "summary", "vms"],
     ),
     "OpenApi": _object({"openapi": {"type": "string"}}, ["openapi"]),
+    "Health": _object(
+        {
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "problems": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "target": {"type": "string"},
+                    },
+                    ["code", "message"],
+                ),
+            },
+            "policies": {"type": "array", "items": {"type": "string"}},
+        },
+        ["status", "problems", "policies"],
+    ),
 }
 
 _UNAUTHORIZED = ("the function key is missing or wrong (the host answers, without a body)", None)
@@ -247,6 +265,20 @@ OPERATIONS: list[Operation] = [
             200: ("the compliance report", "Compliance"),
             400: ("an unknown status", ERROR),
             502: _AZURE_FAILED,
+        },
+    ),
+    Operation(
+        "GET",
+        "health",
+        "getHealth",
+        "Whether diskdr's settings and policy are usable (no Azure call)",
+        responses={
+            200: ("healthy: the policies in force", "Health"),
+            503: (
+                "a setting or the policy is broken (Unhealthy): the health report's problems "
+                "name each, beside the error",
+                ERROR,
+            ),
         },
     ),
     Operation(
