@@ -125,12 +125,22 @@ def test_one_runs_activities_make_spans_and_metrics(emulator, monkeypatch):
         assert taken.attributes[name], name
     good = next(o for o in outcomes if o["point"] is not None)
     assert taken.attributes["diskdr.point"] == good["point"]["id"]
+    # The audit trail of each: the PUT sent (each try), with Azure's request id.
+    for outcome in outcomes:
+        assert outcome["writes"], outcome
+        assert {w["method"] for w in outcome["writes"]} == {"PUT"}
+        assert all(w["resource"].endswith(outcome["writes"][0]["resource"].rsplit("/", 1)[1])
+                   for w in outcome["writes"])  # fmt: skip
+    refused_writes = next(o for o in outcomes if o["error"])["writes"]
+    assert refused_writes[-1]["status"] == 409
+    assert refused_writes[-1]["requestId"] == refused.attributes["azure.request_id"]
 
     # The copy of the good point to the secondary region.
     point = RecoveryPoint.from_dict(good["point"])
     copy = copy_job(point, PolicyRef.from_policy(POLICY), INSTALL)
     result = user_function(points.start_copy)(copy.to_dict())
     assert result["action"] == "start" and result["replica"], result
+    assert [w["method"] for w in result["writes"]] == ["PUT"]
     copy_span = _SPANS.get_finished_spans()[-1]
     assert copy_span.name == "diskdr.start_copy"
     assert copy_span.attributes["diskdr.region"] == "westus2"
@@ -139,6 +149,7 @@ def test_one_runs_activities_make_spans_and_metrics(emulator, monkeypatch):
     # Pruning deletes the replica.
     deleted = user_function(prune.delete_point)(result["replica"]["id"])
     assert deleted["deleted"] is True
+    assert [w["method"] for w in deleted["writes"]] == ["DELETE"]
     assert _SPANS.get_finished_spans()[-1].name == "diskdr.delete_point"
 
     # Compliance feeds the RPO gauge per VM and region.
