@@ -107,6 +107,7 @@ def error_response(error: Exception) -> func.HttpResponse:
 # --- POST /api/backups -------------------------------------------------------------------
 @bp.route(route="backups", methods=["POST"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_backup")
 async def start_backup(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -130,16 +131,15 @@ async def start_backup(
             vms=tuple(vms),
         )
         instance_id = on_demand_instance_id(policy.name, slot, vms)
-        with telemetry.span(
-            "diskdr.http.start_backup",
+        telemetry.annotate_current(
             run_id=instance_id,
             policy=policy.name,
             slot=format_slot(slot),
             vm=",".join(vm.id for vm in vms),
-        ):
-            status = await client.get_status(instance_id)
-            if status is None or status.runtime_status is None:
-                await client.start_new("backup_cycle", instance_id, job.to_dict())
+        )
+        status = await client.get_status(instance_id)
+        if status is None or status.runtime_status is None:
+            await client.start_new("backup_cycle", instance_id, job.to_dict())
     except Exception as error:
         return error_response(error)
     return accepted_response(
@@ -256,11 +256,13 @@ def _policy_for(service: Service, request: BackupRequest, vms: list[VmInfo]) -> 
 # --- GET /api/backups/{instanceId} --------------------------------------------------------
 @bp.route(route="backups/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_backup")
 async def get_backup(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
+    telemetry.annotate_current(run_id=instance_id)
     try:
         check_instance_id(instance_id)
         status = await client.get_status(instance_id)
@@ -287,6 +289,7 @@ async def get_backup(
 
 # --- GET /api/recovery-points?vmId=... ------------------------------------------------------
 @bp.route(route="recovery-points", methods=["GET"])
+@telemetry.traced("http.recovery_points")
 async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
     """A VM's recovery points in every region, with each consistency group's state."""
     try:
@@ -329,6 +332,7 @@ async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
 # --- GET /api/compliance ----------------------------------------------------------------------
 @bp.route(route="compliance", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.compliance")
 async def compliance(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -343,8 +347,7 @@ async def compliance(
                 "status",
             )
         drills = await drill_reports(client)
-        with telemetry.span("diskdr.http.compliance"):
-            report = await asyncio.to_thread(compliance_report, get_service(), drills)
+        report = await asyncio.to_thread(compliance_report, get_service(), drills)
     except Exception as error:
         return error_response(error)
     telemetry.record_compliance(report["vms"])  # the RPO gauge observes the newest report
@@ -431,6 +434,7 @@ def _status_body(status: Any) -> dict[str, Any]:
 
 @bp.route(route="restores", methods=["POST"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_restore")
 async def start_restore(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -449,6 +453,7 @@ async def start_restore(
 
 @bp.route(route="restores/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_restore")
 async def get_restore(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -458,6 +463,7 @@ async def get_restore(
 
 @bp.route(route="drills", methods=["POST"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_drill_now")
 async def start_drill_now(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -529,6 +535,7 @@ async def drill_reports(client: df.DurableOrchestrationClient) -> list[tuple[str
 
 @bp.route(route="drills", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.list_drills")
 async def list_drills(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -544,6 +551,7 @@ async def list_drills(
 
 @bp.route(route="drills/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_drill")
 async def get_drill(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -553,6 +561,7 @@ async def get_drill(
 
 @bp.route(route="failover", methods=["POST"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_failover")
 async def start_failover(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -631,6 +640,7 @@ async def start_failover(
 
 @bp.route(route="failover/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_failover")
 async def get_failover(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -640,6 +650,7 @@ async def get_failover(
 
 # --- GET /api/openapi.json ----------------------------------------------------------------------
 @bp.route(route="openapi.json", methods=["GET"])
+@telemetry.traced("http.openapi")
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3 document of this API (``diskdr.openapi``), with this host as server."""
     parts = urlsplit(req.url)
