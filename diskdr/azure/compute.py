@@ -64,7 +64,7 @@ def accepted(poller: LROPoller[T]) -> T:
     ``polling=False``: azure-core's ``NoPolling`` keeps that first answer and deserializes it
     here without sending anything (a snapshot or disk as accepted, ``provisioningState``
     ``Updating`` while the operation runs; None for a delete)."""
-    return poller.polling_method().resource()  # type: ignore[no-any-return]
+    return poller.polling_method().resource()
 
 
 def azure_error(error: HttpResponseError, action: str) -> AzureError:

@@ -211,8 +211,9 @@ def test_a_disk_made_from_a_point_holds_its_content(port, emulator):
         point.id, resource_group="rg-app", name="restored", region="eastus"
     )
     poll(
-        lambda: port._compute(SUB).disks.get("rg-app", "restored").provisioning_state
-        == "Succeeded",
+        lambda: (
+            port._compute(SUB).disks.get("rg-app", "restored").provisioning_state == "Succeeded"
+        ),
         what="disk created",
     )
     assert (

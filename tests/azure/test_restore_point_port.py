@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core.exceptions import HttpResponseError
 
 from diskdr import clock
 from diskdr.azure.clients import Clients
