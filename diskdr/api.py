@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 MAX_IDS = 100
+# The fields of a ``POST /api/backups`` body (the OpenAPI document is built from these).
+BACKUP_FIELDS = ("vmIds", "diskIds", "policy")
 _VM_ID = re.compile(
     r"^/subscriptions/(?P<subscription>[0-9a-fA-F-]{36})/resourceGroups/[-\w._()]{1,90}"
     r"/providers/Microsoft\.Compute/virtualMachines/[-\w.]{1,64}$",
@@ -25,7 +27,7 @@ _DISK_ID = re.compile(
     r"/providers/Microsoft\.Compute/disks/[-\w.]{1,80}$",
     re.IGNORECASE,
 )
-_KINDS = {
+KINDS = {
     "vmIds": ("virtual machine", "virtualMachines", _VM_ID),
     "diskIds": ("disk", "disks", _DISK_ID),
 }
@@ -68,7 +70,7 @@ def parse_json_body(raw: bytes) -> Any:
 
 def check_resource_id(text: Any, kind: str, target: str) -> str:
     """A well-formed VM or disk resource id (``kind`` = vmIds | diskIds), else 400."""
-    what, resource_type, pattern = _KINDS[kind]
+    what, resource_type, pattern = KINDS[kind]
     if not isinstance(text, str) or not pattern.match(text.strip()):
         raise ApiError(
             400,
@@ -99,7 +101,7 @@ def parse_backup_request(
     body = parse_json_body(raw)
     if not isinstance(body, Mapping):
         raise ApiError(400, "InvalidRequest", "expected a JSON object with vmIds or diskIds")
-    unknown = sorted(set(body) - {"vmIds", "diskIds", "policy"})
+    unknown = sorted(set(body) - set(BACKUP_FIELDS))
     if unknown:
         raise ApiError(
             400,

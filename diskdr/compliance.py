@@ -10,12 +10,15 @@ Per region: ``OK`` (age ≤ RPO), ``AT_RISK`` (RPO < age ≤ 2 RPO: one point mi
 ``BREACHED`` (age > 2 RPO). Per VM: ``UNPROTECTED`` without any usable point in its own
 region; otherwise the worse of the primary's status and, when the policy replicates, the
 secondary's (a VM with no usable replica yet is ``AT_RISK``).
+
+:func:`find_unprotected` lists the gaps around that: VMs in scope no policy selects,
+disks a policy excludes, disks whose newest point failed, VMs whose last drill failed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -135,3 +138,85 @@ def evaluate_vm(
         status=status,
         regions=tuple(results),
     )
+
+
+# --- what is not protected ------------------------------------------------------------------
+UNPROTECTED_REASONS = (
+    "NoPolicy",
+    "AllDisksExcluded",
+    "DiskExcluded",
+    "DiskFailing",
+    "NoUsablePoint",
+    "DrillFailed",
+)
+
+
+@dataclass(frozen=True)
+class Unprotected(JsonModel):
+    """A VM (or one of its disks) in scope that diskdr does not protect, and why.
+
+    ``reason``: ``NoPolicy`` (no policy selects the VM), ``AllDisksExcluded`` /
+    ``DiskExcluded`` (the policy's ``excludeDisks`` leaves it out), ``DiskFailing`` (the
+    disk's newest point failed; ``detail`` is Azure's error code), ``NoUsablePoint`` (a
+    protected disk with no usable point in its own region: never taken, or Azure refused
+    every create), ``DrillFailed`` (the VM's last DR drill failed; ``detail`` says how).
+    """
+
+    vm_id: str
+    vm_name: str
+    reason: str
+    policy: str | None = None
+    disk_id: str | None = None
+    detail: str | None = None
+
+
+def find_unprotected(
+    vms: Iterable[VmInfo],
+    policy_for: Callable[[VmInfo], Policy | None],
+    protected: Callable[[VmInfo, Policy], VmInfo],
+    points: Sequence[RecoveryPoint],
+    failed_drills: Mapping[str, str] | None = None,
+) -> list[Unprotected]:
+    """Every gap in protection of ``vms`` (all VMs in scope, with all of their disks).
+
+    ``policy_for``: the policy that selects a VM (None: none does); ``protected``: the VM
+    with only the disks its policy protects; ``failed_drills``: lower-case VM id → what
+    failed in its last drill (empty until drills report here).
+    """
+    newest: dict[str, RecoveryPoint] = {}
+    usable: set[str] = set()
+    for point in points:
+        if point.role == "primary":
+            current = newest.get(point.disk_id)
+            if current is None or point.slot > current.slot:
+                newest[point.disk_id] = point
+            if point.state == "usable":
+                usable.add(point.disk_id)
+    found: list[Unprotected] = []
+    for vm in sorted(vms, key=lambda vm: vm.id.lower()):
+        policy = policy_for(vm)
+        if policy is None:
+            found.append(Unprotected(vm.id, vm.name, "NoPolicy"))
+            continue
+        kept = {disk.id.lower() for disk in protected(vm, policy).disks}
+        if not kept:
+            found.append(Unprotected(vm.id, vm.name, "AllDisksExcluded", policy.name))
+            continue
+        for disk in vm.disks:
+            if disk.id.lower() not in kept:
+                found.append(Unprotected(vm.id, vm.name, "DiskExcluded", policy.name, disk.id))
+                continue
+            tag = id_tag_value(disk.id)
+            last = newest.get(tag)
+            if last is not None and last.state == "failed":
+                found.append(
+                    Unprotected(
+                        vm.id, vm.name, "DiskFailing", policy.name, disk.id, last.error_code
+                    )
+                )
+            elif tag not in usable:
+                found.append(Unprotected(vm.id, vm.name, "NoUsablePoint", policy.name, disk.id))
+        drill = (failed_drills or {}).get(vm.id.lower())
+        if drill:
+            found.append(Unprotected(vm.id, vm.name, "DrillFailed", policy.name, detail=drill))
+    return found

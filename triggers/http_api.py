@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -22,16 +23,18 @@ from diskdr.api import (
 )
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
-from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm
+from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm, find_unprotected
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo
 from diskdr.naming import format_slot
+from diskdr.openapi import ROUTE_PREFIX, openapi_document
 from diskdr.policy import Policy
 from diskdr.restore_points import uses_restore_points
 from diskdr.service import Service, get_service
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 10
 
 
 def _json_default(value: Any) -> Any:
@@ -41,6 +44,30 @@ def _json_default(value: Any) -> Any:
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
     return func.HttpResponse(
         json.dumps(body, default=_json_default), status_code=status, mimetype="application/json"
+    )
+
+
+def status_url(req: func.HttpRequest, route: str) -> str:
+    """diskdr's own URL of ``/api/{route}`` on the host the request came to, with no key.
+
+    The Durable client's ``create_check_status_response`` hands out the extension's webhook
+    URLs, which carry the host's system key (management of every instance): those never
+    leave the app. The caller reads the status with the function key it already has.
+    """
+    parts = urlsplit(req.url)
+    path = quote(route, safe="/:@")  # ':' is fine in a path (slots have one)
+    return f"{parts.scheme}://{parts.netloc}/{ROUTE_PREFIX}/{path}"
+
+
+def accepted_response(req: func.HttpRequest, route: str, body: dict[str, Any]) -> func.HttpResponse:
+    """202 for a long-running request: ``body`` plus ``statusUrl``, and the same URL in
+    ``Location`` (with ``Retry-After``, as Azure's own 202s carry)."""
+    url = status_url(req, route)
+    return func.HttpResponse(
+        json.dumps({**body, "statusUrl": url}, default=_json_default),
+        status_code=202,
+        mimetype="application/json",
+        headers={"Location": url, "Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
@@ -91,18 +118,18 @@ async def start_backup(
         status = await client.get_status(instance_id)
         if status is None or status.runtime_status is None:
             await client.start_new("backup_cycle", instance_id, job.to_dict())
-        response = client.create_check_status_response(req, instance_id)
     except Exception as error:
         return error_response(error)
-    body = json.loads(response.get_body())
-    body.update(
+    return accepted_response(
+        req,
+        f"backups/{instance_id}",
         {
+            "id": instance_id,
             "policy": policy.name,
             "slot": format_slot(slot),
             "vms": [{"id": vm.id, "disks": [disk.id for disk in vm.disks]} for vm in vms],
-        }
+        },
     )
-    return json_response(body, 202)
 
 
 def on_demand_instance_id(policy: str, slot: datetime, vms: list[VmInfo]) -> str:
@@ -311,8 +338,18 @@ def compliance_report(service: Service) -> dict[str, Any]:
             seen.add(vm.id.lower())
             results.append(evaluate_vm(vm, policy, points, now, rpo))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
+    gaps = find_unprotected(listed, service.policy_for_vm, service.protected_vm, points)
     return {
         "generatedAt": now.isoformat(),
         "summary": summary,
         "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
+        "unprotected": [gap.to_dict() for gap in gaps],
     }
+
+
+# --- GET /api/openapi.json ----------------------------------------------------------------------
+@bp.route(route="openapi.json", methods=["GET"])
+async def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """The OpenAPI 3 document of this API (``diskdr.openapi``), with this host as server."""
+    parts = urlsplit(req.url)
+    return json_response(openapi_document(f"{parts.scheme}://{parts.netloc}"))
