@@ -118,7 +118,9 @@ def test_create_is_idempotent(port, emulator):
     assert again.id == first.id and again.state == "usable" and creates(emulator) == before
 
 
-def test_premium_v2_points_are_pending_until_their_copy_ends(port):
+def test_premium_v2_points_are_pending_until_their_copy_ends(port, emulator):
+    # A background copy of 30 world minutes (3 s real): long enough to be seen under load.
+    emulator.control.config(backgroundCopy={"baseSeconds": 1800, "bytesPerSecond": 2**30})
     point = create(port, V2_DISK)
     assert point.state == "creating"
     assert settled(port, point.id, ("pending",)).completion_percent < 100
