@@ -63,6 +63,8 @@ class PolicyRef(JsonModel):
     consistency: str = "disk"
     replica_region: str | None = None
     replica_resource_group: str | None = None
+    #: The policy's RPO, for the run's log line (alerts on RPO breaches; docs/deploy.md).
+    rpo_seconds: int | None = None
 
     @property
     def replicates(self) -> bool:
@@ -86,6 +88,7 @@ class PolicyRef(JsonModel):
             consistency=policy.consistency,
             replica_region=replicate.region if replicate else None,
             replica_resource_group=replicate.resource_group if replicate else None,
+            rpo_seconds=int(policy.rpo.total_seconds()) if policy.rpo else None,
         )
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
 
-from diskdr import __version__
+from diskdr import __version__, telemetry
 from diskdr.errors import ConfigError
 from diskdr.settings import Settings
 
@@ -59,6 +59,22 @@ def make_credential(settings: Settings) -> TokenCredential:
     return DefaultAzureCredential()
 
 
+_REMAINING = "x-ms-ratelimit-remaining-subscription-"
+
+
+def observe_rate_limits(pipeline_response: Any) -> None:
+    """Report ARM's remaining request budget of the subscription called (telemetry gauge)."""
+    headers = pipeline_response.http_response.headers
+    parts = pipeline_response.http_request.url.split("/subscriptions/", 1)
+    if len(parts) < 2:
+        return
+    subscription = parts[1].split("/", 1)[0].split("?", 1)[0].lower()
+    for kind in ("reads", "writes", "deletes"):
+        value = headers.get(_REMAINING + kind)
+        if value is not None and value.isdigit():
+            telemetry.record_throttle(subscription, kind, int(value))
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments shared by every management client."""
     options: dict[str, Any] = {
@@ -69,6 +85,8 @@ def client_options(settings: Settings) -> dict[str, Any]:
         # its default 3: diskdr runs in the background, and ARM throttles callers in herds.
         "retry_total": RETRY_TOTAL,
         "retry_status": RETRY_TOTAL,
+        # Every answer's x-ms-ratelimit-remaining-subscription-* feeds the throttle gauge.
+        "raw_response_hook": observe_rate_limits,
     }
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle
