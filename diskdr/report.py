@@ -64,8 +64,15 @@ def run_report(
         },
         "vms": [vm.to_dict() for vm in vms],
         "prune": dict(prune) if prune is not None else None,
+        "audit": audit_trail(vms, prune),
         "error": error,
     }
+
+
+def audit_trail(vms: Sequence[VmOutcome], prune: Mapping[str, Any] | None) -> list[dict]:
+    """Every Azure write of the run with its request id: points, copies, then deletes."""
+    writes = [write.to_dict() for vm in vms for disk in vm.disks for write in disk.writes]
+    return writes + list((prune or {}).get("writes", []))
 
 
 def run_event(report: Mapping[str, Any], rpo_seconds: int | None) -> str:

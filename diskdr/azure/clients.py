@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
 
-from diskdr import __version__, telemetry
+from diskdr import __version__, audit, telemetry
 from diskdr.errors import ConfigError
 from diskdr.settings import Settings
 
@@ -62,10 +62,13 @@ def make_credential(settings: Settings) -> TokenCredential:
 _REMAINING = "x-ms-ratelimit-remaining-subscription-"
 
 
-def observe_rate_limits(pipeline_response: Any) -> None:
-    """Report ARM's remaining request budget of the subscription called (telemetry gauge)."""
-    headers = pipeline_response.http_response.headers
-    parts = pipeline_response.http_request.url.split("/subscriptions/", 1)
+def observe_response(pipeline_response: Any) -> None:
+    """Every answer of ARM: a write goes to the audit trail (with its request id), and the
+    remaining request budget of the subscription to the telemetry gauge."""
+    request, response = pipeline_response.http_request, pipeline_response.http_response
+    headers = response.headers
+    audit.record(request.method, request.url, response.status_code, headers.get("x-ms-request-id"))
+    parts = request.url.split("/subscriptions/", 1)
     if len(parts) < 2:
         return
     subscription = parts[1].split("/", 1)[0].split("?", 1)[0].lower()
@@ -85,8 +88,8 @@ def client_options(settings: Settings) -> dict[str, Any]:
         # its default 3: diskdr runs in the background, and ARM throttles callers in herds.
         "retry_total": RETRY_TOTAL,
         "retry_status": RETRY_TOTAL,
-        # Every answer's x-ms-ratelimit-remaining-subscription-* feeds the throttle gauge.
-        "raw_response_hook": observe_rate_limits,
+        # Every answer: writes to the audit trail, the remaining budget to the throttle gauge.
+        "raw_response_hook": observe_response,
     }
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle
