@@ -17,6 +17,7 @@ from diskdr.azure.compute import ComputePort, azure_error
 from diskdr.backup import is_transient
 from diskdr.errors import AzureError, ConflictError, LimitReachedError, ResourceNotFoundError
 from diskdr.naming import TAG_OWNER, point_name, point_tags
+from diskdr.service import Service
 from tests.support import emulator_settings, poll
 
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -260,3 +261,28 @@ def test_a_point_put_on_hold_after_listing_is_not_deleted(port):
         port.delete_point(point.id)
     assert refused.value.code == "PointOnHold"
     assert port.get_point(point.id).hold
+
+
+def test_point_states_read_a_group_with_one_listing_not_a_get_per_point(port, emulator):
+    """``Service.point_states`` (the activity's body): the points of one resource group are
+    read with one paged listing shared by all of them; a lone point, once the group's
+    listing is known to take more pages than that, with a GET."""
+    emulator.control.config(pageSize=2)
+    points = [create(port, name=f"p{n}") for n in range(5)]
+    gone = f"{RG}/providers/Microsoft.Compute/snapshots/never-made"
+    service = Service(port._clients.settings, port=port)
+    before = emulator.control.stats()["requests"]
+    states = service.point_states([p.id for p in points] + [gone])
+    after = emulator.control.stats()["requests"]
+    assert states[gone] is None
+    assert {states[p.id].name for p in points} == {f"p{n}" for n in range(5)}
+    assert all(states[p.id].owner == INSTALL for p in points)
+    assert after.get("Snapshots_Get", 0) == before.get("Snapshots_Get", 0)
+    # Five snapshots at two per page: three pages, three reads for six points.
+    listed = after["Snapshots_ListByResourceGroup"] - before.get("Snapshots_ListByResourceGroup", 0)
+    assert listed == 3
+    lone = service.point_states([points[0].id])
+    assert lone[points[0].id].name == "p0"
+    final = emulator.control.stats()["requests"]
+    assert final["Snapshots_Get"] == after.get("Snapshots_Get", 0) + 1
+    assert final["Snapshots_ListByResourceGroup"] == after["Snapshots_ListByResourceGroup"]
