@@ -216,6 +216,43 @@ def test_restore_as_a_vm_attaches_the_restored_disks_at_their_luns(run: TwinRun)
     assert nic.ip_configurations[0].public_ip_address is None
 
 
+def test_a_restore_failing_midway_says_what_it_created(run: TwinRun) -> None:
+    # The VM create is refused (as Azure refuses one over quota): the disks and the NIC
+    # already exist, and the output names them.
+    run.control.faults(
+        [
+            {
+                "method": "PUT",
+                "path": "resourceGroups/rg-restore/providers/Microsoft.Compute/virtualMachines/",
+                "status": 409,
+                "code": "OperationNotAllowed",
+                "count": 1,
+            }
+        ]
+    )
+    body = {
+        "vmId": vm_id("vm-f4"),
+        "region": REPLICA_REGION,
+        "resourceGroup": "rg-restore",
+        "mode": "vm",
+        "subnetId": SUBNET,
+        "namePrefix": "midway",
+    }
+    try:
+        status, accepted = call(run, "POST", "/api/restores", body)
+        assert status == 202, accepted
+        output = wait_done(run, "restores", accepted["id"])
+    finally:
+        run.control.faults([])
+    assert output["phase"] == "PartiallyFailed" and output["vmId"] is None, output
+    assert output["error"]["code"] == "OperationNotAllowed", output
+    assert output["rtoSeconds"] is None
+    made = {d.id.lower() for d in disks_in(run, "rg-restore")}
+    disks = [d["restoredDiskId"].lower() for d in output["disks"]]
+    assert set(disks) <= made and all(d["state"] == "usable" for d in output["disks"])
+    assert [c.lower() for c in output["created"]] == [*disks, accepted["wouldCreate"][-2].lower()]
+
+
 def test_bad_restores_are_refused_before_anything_is_created(run: TwinRun) -> None:
     before = {g: len(disks_in(run, g)) for g in ("rg-restore", "rg-app")}
     base = {"vmId": vm_id("vm-f2"), "resourceGroup": "rg-restore"}
