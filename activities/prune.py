@@ -5,12 +5,14 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from diskdr import audit, telemetry
 from diskdr.service import get_service
 
 bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="request")
+@telemetry.traced("plan_prune")
 def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
     """The prune plan of one policy at ``now`` (the orchestration's clock) -> PrunePlan."""
     now = datetime.fromisoformat(request["now"])
@@ -20,4 +22,7 @@ def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="point_id")
 def delete_point(point_id: str) -> dict[str, Any]:
     """Delete one of our points (refused for anything not ours)."""
-    return get_service().delete_point(point_id)
+    with telemetry.span("diskdr.delete_point", point=point_id) as span, audit.recording() as writes:
+        result = get_service().delete_point(point_id)
+        telemetry.pruned(span, result)
+    return {**result, "writes": [write.to_dict() for write in writes]}

@@ -28,6 +28,7 @@ class HostSettings:
     max_activities: int = 10
     max_orchestrators: int = 10
     route_prefix: str = "api"
+    function_timeout: str | None = None  # host.json functionTimeout, e.g. "00:10:00"
 
     @classmethod
     def load(cls, app_dir: Path) -> HostSettings:
@@ -43,6 +44,7 @@ class HostSettings:
             max_activities=int(durable.get("maxConcurrentActivityFunctions") or 10),
             max_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions") or 10),
             route_prefix=str(http.get("routePrefix", "api")),
+            function_timeout=document.get("functionTimeout"),
         )
 
 

@@ -29,12 +29,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from azure.functions import _durable_functions as df_serialization
 from azure.functions import durable_functions as df_converters
 from azure.functions import meta
 
+from devhost import shim
 from devhost.discovery import AppFunctions, FunctionSpec
 from devhost.history import (
     ActionType,
@@ -44,12 +46,18 @@ from devhost.history import (
     format_time,
     parse_time,
 )
+from devhost.shim import HTTP_ACTIVITY, NON_DETERMINISTIC, retry_delay_seconds
 from devhost.store import Instance, Store, WorkItem
 
 log = logging.getLogger("devhost")
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
-NON_DETERMINISTIC = "Non-deterministic orchestrator"
+# The extension refuses a custom status over 16 KB of UTF-16 JSON (MessagePayloadDataConverter).
+MAX_CUSTOM_STATUS_KB = 16
+
+
+class FunctionTimeoutError(Exception):
+    """An activity ran past host.json ``functionTimeout`` (the host's FunctionTimeoutException)."""
 
 
 class ManagementError(Exception):
@@ -147,15 +155,31 @@ def flatten_actions(actions: list) -> list[dict]:
     return atomic
 
 
-def retry_delay_seconds(options: dict, attempt: int) -> float:
-    """DTFx's next delay after failed attempt ``attempt`` (1-based)."""
-    first = float(options.get("firstRetryIntervalInMilliseconds", 1000))
-    backoff = float(options.get("backoffCoefficient", 1.0))
-    delay = first * backoff ** (attempt - 1)
-    cap = options.get("maxRetryIntervalInMilliseconds")
-    if cap:
-        delay = min(delay, float(cap))
-    return delay / 1000.0
+def custom_status_error(custom: Any) -> str | None:
+    """The extension's refusal of a custom status over 16 KB (UTF-16 JSON), or None."""
+    if custom is None:
+        return None
+    text = json.dumps(custom, separators=(",", ":"), ensure_ascii=False)
+    size_kb = int(len(text.encode("utf-16-le")) / 1024.0)
+    if size_kb <= MAX_CUSTOM_STATUS_KB:
+        return None
+    return (
+        "The UTF-16 size of the JSON-serialized payload must not exceed "
+        f"{MAX_CUSTOM_STATUS_KB} KB. The current payload size is {size_kb:,} KB."
+    )
+
+
+def parse_function_timeout(text: Any) -> float | None:
+    """host.json ``functionTimeout`` (``hh:mm:ss`` or ``d.hh:mm:ss``) in seconds; -1 is none."""
+    if text is None or str(text).strip() in ("", "-1"):
+        return None
+    days = 0
+    clock = str(text).strip()
+    if "." in clock.split(":")[0]:
+        day_text, clock = clock.split(".", 1)
+        days = int(day_text)
+    hours, minutes, seconds = (float(part) for part in clock.split(":"))
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds
 
 
 def invoke_orchestrator(func: Callable[[str], str], payload: str) -> tuple[dict | None, str | None]:
@@ -199,8 +223,15 @@ class Engine:
         max_activities: int,
         max_orchestrators: int,
         binding_text: str,
+        *,
+        faithful: bool = True,
+        function_timeout: float | None = None,
     ) -> None:
         self.store = store
+        # faithful: replay actions as the extension does (devhost.shim); False is the
+        # opt-in fast path that schedules every new action at once (not Azure-faithful).
+        self.faithful = faithful
+        self.function_timeout = function_timeout  # real seconds, host.json functionTimeout
         self.app = app
         self.clock = clock
         self.binding_text = binding_text  # the durableClient binding JSON
@@ -492,7 +523,7 @@ class Engine:
             with self.store.transaction() as db:  # nothing to start from; drop
                 Store.delete_inbox(db, consumed)
             return
-        chains = self.store.load_retry_chains(instance_id)
+        chains = {} if self.faithful else self.store.load_retry_chains(instance_id)
         delivered = self._deliverable(history, fresh, chains)
         if not delivered and not started:
             with self.store.transaction() as db:
@@ -508,21 +539,50 @@ class Engine:
             state, error = None, f"The orchestrator function '{instance.name}' does not exist."
         else:
             payload = json.dumps(
-                {
-                    "history": history + new_events,
-                    "instanceId": instance_id,
-                    "isReplaying": bool(history),
-                    "parentInstanceId": instance.parent_instance_id,
-                    "input": instance.input,
-                    "upperSchemaVersion": 1,
-                    "upperSchemaVersionNew": 1,
-                }
+                self.orchestration_context(
+                    history + new_events,
+                    instance_id,
+                    instance.parent_instance_id,
+                    instance.input,
+                    is_replaying=bool(history),
+                )
             )
             loop = asyncio.get_running_loop()
             state, error = await loop.run_in_executor(
                 self.orchestrator_pool, invoke_orchestrator, spec.func, payload
             )
         self._commit_episode(instance, history, new_events, consumed, chains, state, error, now)
+
+    def orchestration_context(
+        self,
+        history: list[dict],
+        instance_id: str,
+        parent_instance_id: str | None,
+        input_text: str | None,
+        is_replaying: bool,
+    ) -> dict:
+        """The orchestration trigger's JSON, as OrchestrationContextToString writes it."""
+        context = {
+            "history": history,
+            "input": input_text,
+            "instanceId": instance_id,
+            "isReplaying": is_replaying,
+            "parentInstanceId": parent_instance_id,
+        }
+        if self.faithful:
+            context.update(
+                {
+                    "upperSchemaVersion": shim.SCHEMA_V2,
+                    "upperSchemaVersionNew": shim.SCHEMA_V3,
+                    "longRunningTimerIntervalDuration": shim.timespan_text(
+                        shim.LONG_TIMER_INTERVAL
+                    ),
+                    "maximumShortTimerDuration": shim.timespan_text(shim.MAXIMUM_SHORT_TIMER),
+                }
+            )
+        else:  # the fast path stays on schema V2 without long timers, as it always was
+            context.update({"upperSchemaVersion": 1, "upperSchemaVersionNew": 1})
+        return context
 
     def _deliverable(self, history: list[dict], fresh: list[dict], chains: dict) -> list[dict]:
         """New events of this episode: retry-chain events first, duplicates dropped."""
@@ -573,26 +633,17 @@ class Engine:
         now: float,
     ) -> None:
         instance_id = instance.instance_id
-        action_log = self.store.load_action_log(instance_id)
-        plan = Plan(next_id=instance.next_id)
-        atomic = flatten_actions(state.get("actions", [])) if state else []
-        nondeterminism = self._check_determinism(instance, action_log, atomic) if state else None
-        if nondeterminism:
-            error = nondeterminism
-        status = "Running"
         output_text: str | None = None
-        if error is None and state is not None:
-            self._expand_retries(instance, new_events, chains, plan, now)
-            self._plan_new_actions(instance, atomic, len(action_log), plan, chains, now)
-            for position, (event_id, kind, _name) in enumerate(action_log):
-                action = atomic[position]
-                if kind == "timer" and action.get("isCanceled") and event_id is not None:
-                    plan.canceled_timers.append(event_id)
-            if plan.continued:
-                status = "ContinuedAsNew"
-            elif state.get("isDone"):
-                status = "Completed"
-                output_text = json.dumps(state.get("output"))
+        if self.faithful:
+            plan, status, error = self._plan_as_the_extension(
+                instance, history + new_events, state, error, now
+            )
+        else:
+            plan, status, error = self._plan_in_parallel(
+                instance, new_events, chains, state, error, now
+            )
+        if status == "Completed" and state is not None:
+            output_text = json.dumps(state.get("output"))
         if error is not None:
             status = "Failed"
             if not error.startswith(NON_DETERMINISTIC):
@@ -600,7 +651,7 @@ class Engine:
             output_text = json.dumps(error)
             plan = Plan(next_id=instance.next_id)
 
-        custom = state.get("customStatus") if state else None
+        custom = state.get("customStatus") if state and status != "Failed" else None
         events = list(new_events)
         events += [record for _, record in sorted(plan.scheduling, key=lambda item: item[0])]
         events.append(event(EventType.ORCHESTRATOR_COMPLETED, now))
@@ -673,6 +724,71 @@ class Engine:
         if status in ("Completed", "Failed") and instance.parent_instance_id:
             self.notify(instance.parent_instance_id)
         self._log_episode(instance, status, error, len(new_events) - 1)
+
+    def _plan_as_the_extension(
+        self,
+        instance: Instance,
+        history: list[dict],
+        state: dict | None,
+        error: str | None,
+        now: float,
+    ) -> tuple[Plan, str, str | None]:
+        """Plan an episode as OutOfProcOrchestrationShim replays the SDK's actions.
+
+        The custom status is set first (and refused over 16 KB), then the actions are
+        replayed in order, each awaited before the next (:mod:`devhost.shim`); the SDK's
+        ``isDone`` and error count only once every action has completed.
+        """
+        plan = Plan(next_id=instance.next_id)
+        if state is None:
+            return plan, "Failed", error
+        too_large = custom_status_error(state.get("customStatus"))
+        if too_large is not None:
+            return plan, "Failed", too_large
+        replay = shim.replay(history, state, instance.name)
+        if replay.error is not None:
+            return plan, "Failed", replay.error
+        for leaf in replay.new:
+            self._plan_action(instance, plan, leaf.task_id, leaf.action, now)
+        plan.canceled_timers = replay.canceled_timers
+        plan.next_id = replay.next_id
+        if replay.blocked:
+            return plan, "Running", None
+        if error is not None:
+            return plan, "Failed", error
+        if replay.continue_as_new is not None:
+            plan.continued = True
+            plan.continue_as_new = replay.continue_as_new.get("input")
+            return plan, "ContinuedAsNew", None
+        return plan, ("Completed" if state.get("isDone") else "Running"), None
+
+    def _plan_in_parallel(
+        self,
+        instance: Instance,
+        new_events: list[dict],
+        chains: dict[int, dict],
+        state: dict | None,
+        error: str | None,
+        now: float,
+    ) -> tuple[Plan, str, str | None]:
+        """The opt-in fast path (not Azure-faithful): every new action is scheduled at once."""
+        action_log = self.store.load_action_log(instance.instance_id)
+        plan = Plan(next_id=instance.next_id)
+        atomic = flatten_actions(state.get("actions", [])) if state else []
+        nondeterminism = self._check_determinism(instance, action_log, atomic) if state else None
+        if nondeterminism:
+            return plan, "Failed", nondeterminism
+        if error is not None or state is None:
+            return plan, "Failed", error
+        self._expand_retries(instance, new_events, chains, plan, now)
+        self._plan_new_actions(instance, atomic, len(action_log), plan, chains, now)
+        for position, (event_id, kind, _name) in enumerate(action_log):
+            action = atomic[position]
+            if kind == "timer" and action.get("isCanceled") and event_id is not None:
+                plan.canceled_timers.append(event_id)
+        if plan.continued:
+            return plan, "ContinuedAsNew", None
+        return plan, ("Completed" if state.get("isDone") else "Running"), None
 
     def _log_episode(self, instance: Instance, status: str, error: str | None, events: int) -> None:
         if status == "Completed":
@@ -784,79 +900,84 @@ class Engine:
             if action_type == ActionType.CONTINUE_AS_NEW:
                 plan.continued = True
                 plan.continue_as_new = action.get("input")
-            elif action_type == ActionType.CREATE_TIMER:
-                fire_at = parse_time(action["fireAt"])
-                self._plan_timer(
-                    plan,
-                    task_id,
-                    fire_at,
-                    action["fireAt"],
-                    now,
-                    canceled=bool(action.get("isCanceled")),
-                )
-            elif action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
-                signal = action_type == ActionType.SIGNAL_ENTITY
-                request_id = str(uuid.uuid4())
-                target = action["instanceId"]
-                message = {
-                    "id": request_id,
-                    "op": action.get("operation"),
-                    "signal": signal,
-                    "input": action.get("input"),
-                    "parent": instance.instance_id,
+                continue
+            if action_type in (
+                ActionType.CALL_ACTIVITY_WITH_RETRY,
+                ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
+            ):
+                chain = {
+                    "action": action,
+                    "options": action.get("retryOptions", {}),
+                    "attempts": 1,
+                    "ids": [task_id],
                 }
-                plan.scheduling.append(
-                    (
-                        task_id,
-                        event(
-                            EventType.EVENT_SENT,
-                            now,
-                            task_id,
-                            InstanceId=target,
-                            Name="op",
-                            Input=json.dumps(message),
-                        ),
-                    )
-                )
-                plan.entity_ops.append(
-                    (
-                        target,
-                        action.get("operation") or "",
-                        action.get("input"),
-                        signal,
-                        None if signal else request_id,
-                    )
-                )
-            elif action_type == ActionType.CALL_HTTP:
-                plan.scheduling.append(
-                    (
-                        task_id,
-                        event(EventType.TASK_SCHEDULED, now, task_id, Name="BuiltIn::HttpActivity"),
-                    )
-                )
-                plan.immediate.append(
+                chains[position] = chain
+                plan.chains[position] = chain
+            self._plan_action(instance, plan, task_id, action, now)
+
+    def _plan_action(
+        self, instance: Instance, plan: Plan, task_id: int, action: dict, now: float
+    ) -> None:
+        """Record and start the work of one atomic action with sequence number ``task_id``."""
+        action_type = ActionType(action["actionType"])
+        if action_type == ActionType.CREATE_TIMER:
+            fire_at = parse_time(action["fireAt"])
+            self._plan_timer(
+                plan,
+                task_id,
+                fire_at,
+                action["fireAt"],
+                now,
+                canceled=bool(action.get("isCanceled")),
+            )
+        elif action_type in (ActionType.CALL_ENTITY, ActionType.SIGNAL_ENTITY):
+            signal = action_type == ActionType.SIGNAL_ENTITY
+            request_id = str(uuid.uuid4())
+            target = action["instanceId"]
+            message = {
+                "id": request_id,
+                "op": action.get("operation"),
+                "signal": signal,
+                "input": action.get("input"),
+                "parent": instance.instance_id,
+            }
+            plan.scheduling.append(
+                (
+                    task_id,
                     event(
-                        EventType.TASK_FAILED,
+                        EventType.EVENT_SENT,
                         now,
-                        TaskScheduledId=task_id,
-                        Reason="Durable HTTP (call_http) is not supported by devhost.",
-                        Details="Call the endpoint from an activity instead.",
-                    )
+                        task_id,
+                        InstanceId=target,
+                        Name="op",
+                        Input=json.dumps(message),
+                    ),
                 )
-            else:
-                if action_type in (
-                    ActionType.CALL_ACTIVITY_WITH_RETRY,
-                    ActionType.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-                ):
-                    chain = {
-                        "action": action,
-                        "options": action.get("retryOptions", {}),
-                        "attempts": 1,
-                        "ids": [task_id],
-                    }
-                    chains[position] = chain
-                    plan.chains[position] = chain
-                self._plan_call(instance, plan, task_id, action, now)
+            )
+            plan.entity_ops.append(
+                (
+                    target,
+                    action.get("operation") or "",
+                    action.get("input"),
+                    signal,
+                    None if signal else request_id,
+                )
+            )
+        elif action_type == ActionType.CALL_HTTP:
+            plan.scheduling.append(
+                (task_id, event(EventType.TASK_SCHEDULED, now, task_id, Name=HTTP_ACTIVITY))
+            )
+            plan.immediate.append(
+                event(
+                    EventType.TASK_FAILED,
+                    now,
+                    TaskScheduledId=task_id,
+                    Reason="Durable HTTP (call_http) is not supported by devhost.",
+                    Details="Call the endpoint from an activity instead.",
+                )
+            )
+        else:
+            self._plan_call(instance, plan, task_id, action, now)
 
     def _plan_call(
         self, instance: Instance, plan: Plan, task_id: int, action: dict, now: float
@@ -1027,14 +1148,17 @@ class Engine:
             instance.last_updated = now
             Store.put_instance(db, instance)
             reason = json.loads(reason_text) if reason_text else ""
-            self._notify_parent(
-                db,
-                instance,
-                "Terminated",
-                None,
-                f"Instance {instance.instance_id} was terminated: {reason}",
-                now,
-            )
+            # Azure leaves the parent of a terminated sub-orchestration waiting (DTFx sends
+            # the parent a result only for Completed and Failed); the fast path fails it.
+            if not self.faithful:
+                self._notify_parent(
+                    db,
+                    instance,
+                    "Terminated",
+                    None,
+                    f"Instance {instance.instance_id} was terminated: {reason}",
+                    now,
+                )
         self._history_cache.pop(instance.instance_id, None)
         log.info(
             "%s: Function '%s (Orchestrator)' was terminated. Reason: %s",
@@ -1042,7 +1166,7 @@ class Engine:
             instance.name,
             reason_text,
         )
-        if instance.parent_instance_id:
+        if instance.parent_instance_id and not self.faithful:
             self.notify(instance.parent_instance_id)
 
     # -- activities --------------------------------------------------------------------
@@ -1062,12 +1186,7 @@ class Engine:
                 value = df_converters.ActivityTriggerConverter.decode(
                     meta.Datum(type="json", value=item.input or "null"), trigger_metadata=None
                 )
-                result = await self.invoke(
-                    spec,
-                    {spec.trigger_param: value},
-                    reason=f"instance {item.instance_id}",
-                    pool=self.activity_pool,
-                )
+                result = await self._invoke_activity(spec, value, item)
                 now_record = event(
                     EventType.TASK_COMPLETED,
                     self.clock.time(),
@@ -1081,7 +1200,7 @@ class Engine:
                     EventType.TASK_FAILED,
                     self.clock.time(),
                     TaskScheduledId=item.task_id,
-                    Reason=f"Activity function '{item.name}' failed: {type(exc).__name__}: {exc}",
+                    Reason=f"Activity function '{item.name}' failed: {_failure_text(exc)}",
                     Details=user_traceback(exc),
                 )
         with self.store.transaction() as db:
@@ -1093,6 +1212,29 @@ class Engine:
         else:
             self._outstanding.pop(item.instance_id, None)
         self.notify(item.instance_id)
+
+    async def _invoke_activity(self, spec: FunctionSpec, value: Any, item: WorkItem) -> Any:
+        """Run an activity; past host.json ``functionTimeout`` it fails, as on the host.
+
+        The timeout counts real seconds: an activity's own code runs at real speed, only
+        durable waits follow the world clock. Python cannot stop the thread of a sync
+        function, so it runs on and its result is dropped (the host recycles the worker).
+        """
+        call = self.invoke(
+            spec,
+            {spec.trigger_param: value},
+            reason=f"instance {item.instance_id}",
+            pool=self.activity_pool,
+        )
+        if not self.faithful or self.function_timeout is None:
+            return await call
+        try:
+            return await asyncio.wait_for(call, self.function_timeout)
+        except TimeoutError:
+            limit = shim.timespan_text(timedelta(seconds=self.function_timeout))
+            raise FunctionTimeoutError(
+                f"Timeout value of {limit} was exceeded by function: {spec.name}"
+            ) from None
 
     async def invoke(
         self,
@@ -1229,6 +1371,12 @@ class _SerialQueue:
         if key in self._again:
             self._again.discard(key)
             self.notify(key)
+
+
+def _failure_text(exc: BaseException) -> str:
+    if isinstance(exc, FunctionTimeoutError):
+        return str(exc)  # the host's own message, no Python exception type
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _what(kind: str, name: str | None) -> str:

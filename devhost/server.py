@@ -28,7 +28,7 @@ from aiohttp import web
 
 from devhost.config import HostSettings, Keys, load_local_settings
 from devhost.discovery import AppFunctions, load_app
-from devhost.engine import Engine
+from devhost.engine import Engine, parse_function_timeout
 from devhost.management import ManagementApi, client_binding
 from devhost.store import Store
 from devhost.triggers import TimerTrigger, invoke_event_grid, invoke_http
@@ -62,6 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="durable state (default: <app-dir>/.state/devhost)",
+    )
+    parser.add_argument(
+        "--fast-replay",
+        action="store_true",
+        default=os.environ.get("DEVHOST_FAST_REPLAY", "") not in ("", "0", "false"),
+        help="NOT Azure-faithful: schedule every new action of an orchestrator at once "
+        "instead of replaying them in order as the Durable extension does "
+        "(default: DEVHOST_FAST_REPLAY or off)",
     )
     parser.add_argument(
         "--log-level",
@@ -135,7 +143,11 @@ async def serve(args: argparse.Namespace) -> None:
         host_settings.max_activities,
         host_settings.max_orchestrators,
         json.dumps(binding),
+        faithful=not args.fast_replay,
+        function_timeout=parse_function_timeout(host_settings.function_timeout),
     )
+    if args.fast_replay:
+        log.warning("--fast-replay: orchestrator actions all run at once (not Azure-faithful)")
     function_pool = ThreadPoolExecutor(16, thread_name_prefix="function")
     front = FrontDoor(
         engine, functions, keys, ManagementApi(engine, binding), function_pool, binding
@@ -227,7 +239,9 @@ class FrontDoor:
         app.router.add_get("/admin/functions", self.admin_functions)
         app.router.add_get("/admin/host/status", self.admin_status)
         app.router.add_get("/admin/devhost/binding", self.admin_binding)
-        app.router.add_route("*", "/{tail:.*}", self.http_function)
+        # Any path, control characters included (``.`` stops at a newline): the host routes
+        # the decoded path, so /api/backups/a%0Ab reaches the function (docs/devhost.md).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.http_function)
         return app
 
     def _key(self, request: web.Request) -> str | None:

@@ -78,6 +78,7 @@ class DevHost:
         env: dict[str, str] | None = None,
         port: int = 0,
         startup_timeout: float = 60.0,
+        fast_replay: bool = False,
     ) -> None:
         self.app_dir = Path(app_dir).resolve()
         self.time_scale = time_scale
@@ -87,6 +88,7 @@ class DevHost:
         self.env = dict(env or {})
         self.port = port
         self.startup_timeout = startup_timeout
+        self.fast_replay = fast_replay  # the opt-in, not Azure-faithful replay
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.function_key = ""
@@ -123,7 +125,7 @@ class DevHost:
             "--time-scale", repr(self.time_scale),
             "--clock-anchor", repr(self.clock_anchor),
             "--state-dir", str(self.state_dir),
-        ]  # fmt: skip
+        ] + (["--fast-replay"] if self.fast_replay else [])  # fmt: skip
         environment = {**os.environ, **self.env}
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
@@ -231,6 +233,23 @@ class DevHost:
         timeout: float = 60.0,
     ) -> tuple[int, Any]:
         """One HTTP call; (status, parsed JSON body or text or None)."""
+        status, answer, _ = self.request_full(
+            method, path, body, key=key, headers=headers, raw=raw, timeout=timeout
+        )
+        return status, answer
+
+    def request_full(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 60.0,
+    ) -> tuple[int, Any, Any]:
+        """One HTTP call; (status, parsed JSON body or text or None, response headers)."""
         url = path if path.startswith("http") else self.url + path
         if key is not None:
             url += ("&" if "?" in url else "?") + f"code={key}"
@@ -240,9 +259,9 @@ class DevHost:
             request.add_header("Content-Type", "application/json")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, _decode(response.read())
+                return response.status, _decode(response.read()), response.headers
         except urllib.error.HTTPError as error:
-            return error.code, _decode(error.read())
+            return error.code, _decode(error.read()), error.headers
 
     def status(self, instance_id: str, **flags: bool) -> dict[str, Any] | None:
         query = "&".join(f"{name}=true" for name, value in flags.items() if value)

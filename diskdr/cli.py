@@ -1,8 +1,10 @@
-"""The ``diskdr`` command: check a policy file, preview its slots, simulate what it keeps.
+"""The ``diskdr`` command: policy tools (offline) and operator commands (over the HTTP API).
 
 ``diskdr validate FILE`` · ``diskdr slots FILE --from ISO --to ISO [--json]`` ·
-``diskdr simulate FILE --days N [...] [--json]``. Exit status 0 on success, 2 on invalid
-input; policy errors go to stderr as ``file:line: field.path: reason``.
+``diskdr simulate FILE --days N [...] [--json]``; policy errors go to stderr as
+``file:line: field.path: reason``. The operator commands (``status``, ``backup``,
+``points``, ``compliance``) live in ``diskdr.cli_ops``. Exit status 0 on success, 1 when
+an operation failed, 2 on invalid input.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from diskdr import cli_ops
 from diskdr.errors import PolicyError, ScheduleError
 from diskdr.policy import Policy, PolicySet, load_policy_file
 from diskdr.schedule import policy_slots, zone_of
@@ -47,7 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="diskdr",
-        description="Backup and disaster recovery for Azure VM disks: policy tools.",
+        description="Backup and disaster recovery for Azure VM disks: policy tools, and "
+        "operator commands over the HTTP API of a deployed app (--url/--key or DISKDR_URL/"
+        "DISKDR_KEY).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -118,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--json", action="store_true", help="print JSON")
     sim.set_defaults(run=_simulate)
+
+    cli_ops.register(commands)
     return parser
 
 

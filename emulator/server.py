@@ -29,7 +29,7 @@ import trustme
 from aiohttp import web
 
 from diskdr.clock import WorldClock
-from emulator import compute, control, eventgrid, locks, resources
+from emulator import compute, control, eventgrid, locks, network, resources
 from emulator.errors import (
     ArmError,
     AuthenticationFailed,
@@ -67,9 +67,10 @@ def create_world(
     throttle: bool = False,
     page_size: int = 100,
     seed: int | None = None,
+    lro_hints: bool = False,
 ) -> tuple[World, Router]:
     """A world with every provider installed, and the route table that serves it."""
-    config = Config(page_size=page_size, throttle=throttle)
+    config = Config(page_size=page_size, throttle=throttle, lro_hints=lro_hints)
     world = World(WorldClock(time_scale, clock_anchor), config, seed=seed)
     router = Router()
     world.register_backend("operations", Operations)
@@ -78,6 +79,7 @@ def create_world(
     world.register_backend("resource_windows", lambda w: ResourceWindows())
     resources.install(world, router)
     compute.install(world, router)
+    network.install(world, router)
     locks.install(world, router)
     eventgrid.install(world, router)
     return world, router

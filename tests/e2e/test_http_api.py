@@ -5,6 +5,7 @@ function needs the function key."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,6 +83,7 @@ def assert_error(answer: tuple[int, Any], status: int, code: str | None = None) 
         ("GET", "/api/backups/some-instance"),
         ("GET", f"/api/recovery-points?vmId={vm_id('vm-h1')}"),
         ("GET", "/api/compliance"),
+        ("GET", "/api/openapi.json"),
     ],
 )
 def test_every_function_needs_the_function_key(run: TwinRun, method: str, path: str):
@@ -204,10 +206,20 @@ def wait_for_run(run: TwinRun, instance_id: str) -> dict[str, Any]:
 
 
 def test_an_on_demand_backup_of_a_vm_is_accepted_and_completes(run: TwinRun):
-    status, body = run.twin.http("POST", "/api/backups", {"vmIds": [vm_id("vm-h1")]})
+    host = run.twin.host
+    assert host is not None
+    status, body, headers = host.request_full(
+        "POST", "/api/backups", {"vmIds": [vm_id("vm-h1")]}, key=host.function_key
+    )
     assert status == 202, body
-    for url in ("statusQueryGetUri", "sendEventPostUri", "terminatePostUri"):
-        assert body[url].startswith("http") and body["id"] in body[url]
+    # diskdr's own status URL, in the body and in Location; no durable webhook, no key.
+    assert body["statusUrl"] == f"{host.url}/api/backups/{body['id']}"
+    assert headers["Location"] == body["statusUrl"] and int(headers["Retry-After"]) > 0
+    answer = json.dumps(body) + json.dumps(dict(headers))
+    assert "/runtime/webhooks/" not in answer and "code=" not in answer
+    assert host.master_key not in answer and host.function_key not in answer
+    assert host.request("GET", body["statusUrl"], key=host.function_key)[0] == 200
+    assert host.request("GET", body["statusUrl"])[0] == 401
     assert body["policy"] == "e2e"
     assert [entry["id"] for entry in body["vms"]] == [vm_id("vm-h1")]
     assert sorted(body["vms"][0]["disks"]) == [disk_id("vm-h1-data-0"), disk_id("vm-h1-osdisk")]
@@ -218,6 +230,13 @@ def test_an_on_demand_backup_of_a_vm_is_accepted_and_completes(run: TwinRun):
     assert report["trigger"] == "on-demand" and report["slot"] == body["slot"]
     assert report["phase"] == "Completed", problems(report)
     assert report["summary"]["replicated"] == 2
+    # The audit trail: each Azure write of the run with its request id (two points, two
+    # CopyStarts; no pruning on demand).
+    writes = [(w["method"], w["resource"].rsplit("/", 2)[-2], w["status"]) for w in report["audit"]]
+    assert sorted(writes) == [("PUT", "snapshots", 202)] * 4, report["audit"]
+    assert all(len(w["requestId"]) == 36 for w in report["audit"]), report["audit"]
+    replicas = {disk["replica"]["name"] for disk in report["vms"][0]["disks"]}
+    assert {w["resource"].rsplit("/", 1)[1] for w in report["audit"]} >= replicas
 
 
 def test_an_on_demand_backup_of_one_disk_takes_only_that_disk(run: TwinRun):
@@ -273,3 +292,15 @@ def test_compliance_reports_each_protected_vm(run: TwinRun):
 
 def test_no_platform_limit_was_violated(run: TwinRun):
     assert run.stats()["limitViolations"] == []
+
+
+# --- GET /api/openapi.json ---------------------------------------------------------------------
+def test_the_openapi_document_names_this_host_and_every_route(run: TwinRun):
+    host = run.twin.host
+    assert host is not None
+    status, document = run.twin.http("GET", "/api/openapi.json")
+    assert status == 200, document
+    assert document["servers"] == [{"url": host.url}]
+    assert {"/api/backups", "/api/backups/{instanceId}", "/api/compliance"} <= set(
+        document["paths"]
+    )

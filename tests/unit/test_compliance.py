@@ -1,8 +1,9 @@
 """Compliance: newest complete group per region, its age against the RPO, VM status."""
 
+from dataclasses import replace
 from datetime import timedelta
 
-from diskdr.compliance import effective_rpo, evaluate_vm, region_status
+from diskdr.compliance import effective_rpo, evaluate_vm, find_unprotected, region_status
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.policy import parse_policy_text
 from tests.unit.points import T0, disk_id, point, vm_id
@@ -98,3 +99,52 @@ def test_other_policies_points_do_not_count():
     points = [p for p in group(0)]
     result = evaluate_vm(VM, SILVER, points, T0 + timedelta(hours=1))
     assert result.status == "UNPROTECTED"
+
+
+# --- find_unprotected ----------------------------------------------------------------------
+def unprotected(vms, points, failed_drills=None):
+    def policy_for(vm):
+        return {"gold": GOLD, "silver": SILVER}.get(vm.tags.get("backup"))
+
+    def protected(vm, policy):  # the policies exclude the disks tagged backup: skip
+        disks = tuple(d for d in vm.disks if d.tags.get("backup") != "skip")
+        return VmInfo(vm.id, vm.name, vm.location, vm.tags, disks)
+
+    found = find_unprotected(vms, policy_for, protected, points, failed_drills)
+    return [(gap.vm_name, gap.reason, gap.disk_id and gap.disk_id.rsplit("/", 1)[1], gap.detail)
+            for gap in found]  # fmt: skip
+
+
+def test_a_protected_vm_with_usable_points_has_no_gap():
+    assert unprotected([VM], group(0)) == []
+
+
+def test_gaps_name_the_vm_the_disk_and_why():
+    skipped = VmInfo(
+        vm_id("vm2"),
+        "vm2",
+        "eastus",
+        {"backup": "gold"},
+        (
+            DiskInfo(
+                disk_id("s0"), "s0", "eastus", "Premium_LRS", 8, "u0", None, {"backup": "skip"}
+            ),
+        ),
+    )
+    untagged = VmInfo(vm_id("vm3"), "vm3", "eastus", {}, ())
+    refused = replace(point(disk="d1", hours=4, state="failed"), error_code="QuotaExceeded")
+    failing = [*group(0), refused]
+    assert unprotected([VM, skipped, untagged], failing) == [
+        ("vm1", "DiskFailing", "d1", "QuotaExceeded"),
+        ("vm2", "AllDisksExcluded", None, None),
+        ("vm3", "NoPolicy", None, None),
+    ]
+    assert unprotected([VM], group(0, states=("usable", "pending"))) == [
+        ("vm1", "NoUsablePoint", "d1", None)
+    ]
+
+
+def test_a_failed_drill_makes_the_vm_a_gap():
+    assert unprotected([VM], group(0), {VM.id.lower(): "contentCheck failed"}) == [
+        ("vm1", "DrillFailed", None, "contentCheck failed")
+    ]

@@ -228,6 +228,57 @@ def counter_user(context: df.DurableOrchestrationContext):
     return {"value": value, "entityError": entity_error}
 
 
+@app.orchestration_trigger(context_name="context")
+def sliding_window(context: df.DurableOrchestrationContext):
+    """diskdr's old ``complete_all``: keep ``window`` children running, re-yield ``task_any``.
+
+    Returns what each child saw: how many ran at once while it ran.
+    """
+    spec = context.get_input()
+    queue = list(range(spec["items"]))
+    running: list[tuple] = []
+    seen: dict[int, int] = {}
+    while queue or running:
+        while queue and len(running) < spec["window"]:
+            index = queue.pop(0)
+            running.append((context.call_activity(slow_probe, index), index))
+        finished = yield context.task_any([task for task, _ in running])
+        entry = next(item for item in running if item[0] is finished)
+        running.remove(entry)
+        seen[entry[1]] = finished.result
+    return [seen[index] for index in range(spec["items"])]
+
+
+@app.orchestration_trigger(context_name="context")
+def long_sleep(context: df.DurableOrchestrationContext):
+    started = context.current_utc_datetime
+    yield context.create_timer(started + timedelta(days=context.get_input()))
+    return (context.current_utc_datetime - started).total_seconds()
+
+
+@app.orchestration_trigger(context_name="context")
+def loud_status(context: df.DurableOrchestrationContext):
+    # input: kilobytes of UTF-16 (an ASCII character is 2 bytes there)
+    context.set_custom_status("x" * (context.get_input() * 512))
+    yield context.call_activity(double, 1)
+    return "said it"
+
+
+@app.orchestration_trigger(context_name="context")
+def sleepy_call(context: df.DurableOrchestrationContext):
+    try:
+        yield context.call_activity(sleeper, context.get_input())
+        return "finished"
+    except Exception as error:
+        return str(error)
+
+
+@app.orchestration_trigger(context_name="context")
+def terminated_child_parent(context: df.DurableOrchestrationContext):
+    yield context.call_sub_orchestrator(forever, None, f"{context.instance_id}-child")
+    return "child ended"
+
+
 # -- activities and entities ----------------------------------------------------------
 @app.activity_trigger(input_name="value")
 def double(value: int) -> int:
@@ -248,6 +299,28 @@ def probe(index: int) -> int:
         peak = max(peak, _in_flight["now"])
         _in_flight["now"] -= 1
     return peak
+
+
+@app.activity_trigger(input_name="index")
+def slow_probe(index: int) -> int:
+    """Like probe, but long enough (0.5 s) that overlapping calls surely overlap."""
+    with _lock:
+        _in_flight["window"] = _in_flight.get("window", 0) + 1
+        peak = _in_flight["window"]
+    deadline = time.monotonic() + 0.5
+    while time.monotonic() < deadline:
+        time.sleep(0.02)
+        with _lock:
+            peak = max(peak, _in_flight["window"])
+    with _lock:
+        _in_flight["window"] -= 1
+    return peak
+
+
+@app.activity_trigger(input_name="seconds")
+def sleeper(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
 
 
 _attempts: dict[str, int] = {}
