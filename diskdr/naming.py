@@ -287,7 +287,8 @@ def point_tags(
 
     ``source`` (the primary point's id) is required for a replica and refused for a
     primary. ``members``: how many points the group has (its VM's protected disks);
-    ``captured``: on a replica, when its source was created. Plain values (install id, policy, group) longer than Azure's 256 characters
+    ``captured``: on a replica, when its source was created.
+    Plain values (install id, policy, group) longer than Azure's 256 characters
     are refused rather than cut, since they are compared for equality.
     """
     for what, value in (("install id", install_id), ("policy", policy), ("group", group)):

@@ -86,9 +86,7 @@ def copy_protected(points: list[RecoveryPoint]) -> set[str]:
 
 
 def kept_groups(groups: list[Group], rules: RetentionRules, now: datetime) -> set[str]:
-    candidates = sorted(
-        (g for g in groups if g.usable), key=lambda g: (-g.time.timestamp(), g.id)
-    )
+    candidates = sorted((g for g in groups if g.usable), key=lambda g: (-g.time.timestamp(), g.id))
     kept = {g.id for g in candidates[: rules.last]}
     for rule in ("hourly", "daily", "weekly", "monthly", "yearly"):
         count = getattr(rules, rule)
