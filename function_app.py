@@ -14,7 +14,7 @@ from orchestrations import (
     replicate_point,
     replicate_restore_point,
 )
-from triggers import eventgrid, http_api, timer
+from triggers import eventgrid, health, http_api, timer
 
 configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -23,6 +23,7 @@ for module in (
     timer,
     eventgrid,
     http_api,
+    health,
     backup_cycle,
     after_vm_change,
     protect_vm,

@@ -4,10 +4,12 @@ Each is one idempotent step of ``diskdr.service``: re-running it after a crash a
 the first run made (deterministic names) instead of making a second point.
 """
 
+from dataclasses import replace
 from typing import Any
 
 import azure.durable_functions as df
 
+from diskdr import audit, telemetry
 from diskdr.backup import CopyJob, PointJob
 from diskdr.service import get_service
 
@@ -17,7 +19,23 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="job")
 def take_point(job: dict[str, Any]) -> dict[str, Any]:
     """Create (or adopt) one disk's incremental snapshot for its slot -> DiskOutcome."""
-    return get_service().take_point(PointJob.from_dict(job)).to_dict()
+    point_job = PointJob.from_dict(job)
+    with (
+        telemetry.span(
+            "diskdr.take_point",
+            policy=point_job.policy,
+            slot=point_job.slot.isoformat(),
+            vm=point_job.vm_id,
+            disk=point_job.disk.id,
+            group=point_job.group,
+            region=point_job.disk.location,
+        ) as span,
+        audit.recording() as writes,
+    ):
+        taken = get_service().take_point(point_job)
+        outcome = replace(taken, writes=taken.writes + tuple(writes)).to_dict()
+        telemetry.point_taken(span, outcome)
+    return outcome
 
 
 @bp.activity_trigger(input_name="point_ids")
@@ -30,4 +48,21 @@ def point_states(point_ids: list[str]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="job")
 def start_copy(job: dict[str, Any]) -> dict[str, Any]:
     """Start (or adopt) the CopyStart of one point into the secondary region."""
-    return get_service().start_copy(CopyJob.from_dict(job))
+    copy_job = CopyJob.from_dict(job)
+    source = copy_job.point
+    with (
+        telemetry.span(
+            "diskdr.start_copy",
+            policy=source.policy,
+            slot=source.slot.isoformat(),
+            vm=source.vm_id,
+            disk=source.disk_id,
+            point=source.id,
+            group=source.group,
+            region=copy_job.region,
+        ) as span,
+        audit.recording() as writes,
+    ):
+        result = get_service().start_copy(copy_job)
+        telemetry.copy_started(span, result)
+    return {**result, "writes": [write.to_dict() for write in writes]}

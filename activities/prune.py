@@ -5,6 +5,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from diskdr import audit, telemetry
 from diskdr.service import get_service
 
 bp = df.Blueprint()
@@ -20,4 +21,7 @@ def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="point_id")
 def delete_point(point_id: str) -> dict[str, Any]:
     """Delete one of our points (refused for anything not ours)."""
-    return get_service().delete_point(point_id)
+    with telemetry.span("diskdr.delete_point", point=point_id) as span, audit.recording() as writes:
+        result = get_service().delete_point(point_id)
+        telemetry.pruned(span, result)
+    return {**result, "writes": [write.to_dict() for write in writes]}

@@ -239,7 +239,9 @@ class FrontDoor:
         app.router.add_get("/admin/functions", self.admin_functions)
         app.router.add_get("/admin/host/status", self.admin_status)
         app.router.add_get("/admin/devhost/binding", self.admin_binding)
-        app.router.add_route("*", "/{tail:.*}", self.http_function)
+        # Any path, control characters included (``.`` stops at a newline): the host routes
+        # the decoded path, so /api/backups/a%0Ab reaches the function (docs/devhost.md).
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.http_function)
         return app
 
     def _key(self, request: web.Request) -> str | None:

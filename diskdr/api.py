@@ -27,6 +27,9 @@ _DISK_ID = re.compile(
     r"/providers/Microsoft\.Compute/disks/[-\w.]{1,80}$",
     re.IGNORECASE,
 )
+# Durable instance ids: 1-100 characters, no '/', backslash, '#' or '?', not starting with '@'
+# (Learn, "Durable orchestrations", orchestration identity); no control characters (ours).
+INSTANCE_ID = re.compile(r"^(?!@)[^/\\#?\x00-\x1f\x7f]{1,100}$")
 KINDS = {
     "vmIds": ("virtual machine", "virtualMachines", _VM_ID),
     "diskIds": ("disk", "disks", _DISK_ID),
@@ -80,6 +83,19 @@ def check_resource_id(text: Any, kind: str, target: str) -> str:
             target,
         )
     return text.strip()
+
+
+def check_instance_id(text: str, target: str = "instanceId") -> str:
+    """A possible durable instance id, else 400 ``InvalidInstanceId``."""
+    if not INSTANCE_ID.match(text):
+        raise ApiError(
+            400,
+            "InvalidInstanceId",
+            f"{target}: expected a run id of 1 to 100 characters without '/', '\\', '#', '?' "
+            f"or control characters, got {text!r}",
+            target,
+        )
+    return text
 
 
 def check_subscription(resource_id: str, subscriptions: Iterable[str], target: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from diskdr.audit import AzureWrite
 from diskdr.errors import AzureError
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import JsonModel, RecoveryPoint
@@ -63,6 +64,8 @@ class PolicyRef(JsonModel):
     consistency: str = "disk"
     replica_region: str | None = None
     replica_resource_group: str | None = None
+    #: The policy's RPO, for the run's log line (alerts on RPO breaches; docs/deploy.md).
+    rpo_seconds: int | None = None
 
     @property
     def replicates(self) -> bool:
@@ -86,6 +89,7 @@ class PolicyRef(JsonModel):
             consistency=policy.consistency,
             replica_region=replicate.region if replicate else None,
             replica_resource_group=replicate.resource_group if replicate else None,
+            rpo_seconds=int(policy.rpo.total_seconds()) if policy.rpo else None,
         )
 
 
@@ -170,6 +174,7 @@ class DiskOutcome(JsonModel):
     replica: RecoveryPoint | None = None
     replica_error: Failure | None = None
     replica_note: str | None = None
+    writes: tuple[AzureWrite, ...] = ()  # the audit trail of this disk's Azure writes
 
     @property
     def usable(self) -> bool:
@@ -404,4 +409,5 @@ def with_replica(outcome: DiskOutcome, replica: Mapping[str, Any]) -> DiskOutcom
         replica=RecoveryPoint.from_dict(replica["replica"]) if replica.get("replica") else None,
         replica_error=Failure.from_dict(replica["error"]) if replica.get("error") else None,
         replica_note=replica.get("note"),
+        writes=outcome.writes + tuple(AzureWrite.from_dict(w) for w in replica.get("writes", ())),
     )

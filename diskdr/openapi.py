@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diskdr import __version__
-from diskdr.api import BACKUP_FIELDS, KINDS, MAX_IDS
+from diskdr.api import BACKUP_FIELDS, INSTANCE_ID, KINDS, MAX_IDS
 from diskdr.compliance import STATUS_ORDER
 
 ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (its default)
@@ -95,6 +95,10 @@ def _backup_request() -> dict[str, Any]:
 
 
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
+# Path parameters by name (a route's {name}); any other is a non-empty string.
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "instanceId": {"type": "string", "pattern": INSTANCE_ID.pattern, "maxLength": 100},
+}
 _ACCEPTED_HEADERS = {
     "Location": "diskdr's status URL of the new run (the same as statusUrl)",
     "Retry-After": "seconds to wait before reading the status",
@@ -169,6 +173,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ["generatedAt", "summary", "vms"],
     ),
     "OpenApi": _object({"openapi": {"type": "string"}}, ["openapi"]),
+    "Health": _object(
+        {
+            "status": {"type": "string", "enum": ["healthy", "unhealthy"]},
+            "problems": {
+                "type": "array",
+                "items": _object(
+                    {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "target": {"type": "string"},
+                    },
+                    ["code", "message"],
+                ),
+            },
+            "policies": {"type": "array", "items": {"type": "string"}},
+        },
+        ["status", "problems", "policies"],
+    ),
 }
 
 _UNAUTHORIZED = ("the function key is missing or wrong (the host answers, without a body)", None)
@@ -202,6 +224,7 @@ OPERATIONS: list[Operation] = [
         "A backup run's status: progress while it runs, the run report when it has ended",
         responses={
             200: ("the run's status", "RunStatus"),
+            400: ("not a possible run id (InvalidInstanceId)", ERROR),
             404: ("no run with that id (InstanceNotFound)", ERROR),
         },
     ),
@@ -246,6 +269,20 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "GET",
+        "health",
+        "getHealth",
+        "Whether diskdr's settings and policy are usable (no Azure call)",
+        responses={
+            200: ("healthy: the policies in force", "Health"),
+            503: (
+                "a setting or the policy is broken (Unhealthy): the health report's problems "
+                "name each, beside the error",
+                ERROR,
+            ),
+        },
+    ),
+    Operation(
+        "GET",
         "openapi.json",
         "getOpenApi",
         "This document",
@@ -262,7 +299,12 @@ def _content(schema: str | None) -> dict[str, Any]:
 
 def _operation(operation: Operation) -> dict[str, Any]:
     parameters = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETERS.get(name, {"type": "string", "minLength": 1}),
+        }
         for name in operation.path_parameters()
     ]
     parameters += [

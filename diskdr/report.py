@@ -15,6 +15,9 @@ from typing import Any
 from diskdr.backup import CycleJob, VmOutcome
 from diskdr.naming import format_slot
 
+#: The first word of the line logged for every finished run (see :func:`run_event`).
+RUN_EVENT = "diskdr-run"
+
 
 def run_report(
     job: CycleJob,
@@ -61,5 +64,35 @@ def run_report(
         },
         "vms": [vm.to_dict() for vm in vms],
         "prune": dict(prune) if prune is not None else None,
+        "audit": audit_trail(vms, prune),
         "error": error,
     }
+
+
+def audit_trail(vms: Sequence[VmOutcome], prune: Mapping[str, Any] | None) -> list[dict]:
+    """Every Azure write of the run with its request id: points, copies, then deletes."""
+    writes = [write.to_dict() for vm in vms for disk in vm.disks for write in disk.writes]
+    return writes + list((prune or {}).get("writes", []))
+
+
+def run_event(report: Mapping[str, Any], rpo_seconds: int | None) -> str:
+    """One ``key=value`` line per finished run, what the alert rules in infra/ query.
+
+    ``diskdr-run policy=gold slot=2026-11-25T10:00Z trigger=schedule phase=Completed
+    rpoSeconds=14400 vms=3 failed=0``. The line is parsed by a log query (the Functions host
+    and the Azure Monitor exporter both carry the message; neither is sure to carry
+    structured fields), so its keys are fixed and its values hold no spaces.
+    """
+    summary = report.get("summary") or {}
+    fields = {
+        "policy": report.get("policy"),
+        "slot": report.get("slot"),
+        "trigger": report.get("trigger"),
+        "phase": report.get("phase"),
+        "rpoSeconds": rpo_seconds or 0,
+        "vms": summary.get("vms", 0),
+        "failed": summary.get("failed", 0),
+    }
+    return " ".join(
+        [RUN_EVENT, *(f"{key}={str(value).replace(' ', '_')}" for key, value in fields.items())]
+    )

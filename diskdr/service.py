@@ -34,11 +34,11 @@ from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError
 from diskdr.inventory import VmInfo, protected_disks, vm_in_target
 from diskdr.model import RecoveryPoint
 from diskdr.naming import id_tag_value, parse_resource_id
-from diskdr.policy import Policy, PolicySet, load_policy_file
+from diskdr.policy import Policy, PolicySet, load_policy_file, parse_policy_text
 from diskdr.prune import PrunePlan, plan, restore_point_leftovers
 from diskdr.restore_point_steps import RestorePointSteps
 from diskdr.restore_points import VmRestorePoint, deletion_unit, is_restore_point_id
-from diskdr.settings import Settings
+from diskdr.settings import POLICY_TEXT, Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,27 @@ class PolicyFile:
             return self._policies
 
 
+class PolicyText:
+    """The policy deployed as an app setting (``DISKDR_POLICY_TEXT``): parsed on first use.
+
+    Changing an app setting restarts the app, so the text never changes under a running
+    process; a broken text raises the same :class:`PolicyError` (line and field) as a
+    broken file, naming the setting instead of a file.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.path = Path(POLICY_TEXT)
+        self._lock = threading.Lock()
+        self._policies: PolicySet | None = None
+
+    def get(self) -> PolicySet:
+        with self._lock:
+            if self._policies is None:
+                self._policies = parse_policy_text(self.text, POLICY_TEXT)
+            return self._policies
+
+
 class Service:
     """The steps of diskdr's flows, bound to one set of settings and clients."""
 
@@ -74,7 +95,11 @@ class Service:
         self.port = port or ComputePort(clients)
         # VM restore points (consistency vm-crash / vm-app): take, read, copy.
         self.restore_points = RestorePointSteps(RestorePointPort(clients), settings.install_id)
-        self.policy_file = PolicyFile(settings.policy_file)
+        self.policy_file: PolicyFile | PolicyText = (
+            PolicyText(settings.policy_text)
+            if settings.policy_text
+            else PolicyFile(settings.policy_file)
+        )
 
     @property
     def install_id(self) -> str:

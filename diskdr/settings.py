@@ -21,6 +21,8 @@ _SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 CREDENTIAL_MODES = ("default", "emulator")
 AZURE_PUBLIC_ARM = "https://management.azure.com"
 DEFAULT_TICK_SCHEDULE = "0 */5 * * * *"
+#: The policy as text in an app setting (infra/ sets it from the ``policy`` parameter).
+POLICY_TEXT = "DISKDR_POLICY_TEXT"
 
 
 def parse_duration_setting(name: str, text: str) -> timedelta:
@@ -66,6 +68,20 @@ def tick_schedule(environ: Mapping[str, str] | None = None) -> str:
     return text
 
 
+def indexed_tick_schedule(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """The schedule to register the timer with when the app is indexed, and the error.
+
+    A bad ``DISKDR_TICK_SCHEDULE`` must not stop the app from loading (every function
+    would be down): the timer is registered with DESIGN's default instead, and the
+    error is returned so that the tick can fail loudly on every run and the health
+    endpoint can report it.
+    """
+    try:
+        return tick_schedule(environ), None
+    except ConfigError as error:
+        return DEFAULT_TICK_SCHEDULE, str(error)
+
+
 def _duration(
     env: Mapping[str, str], name: str, default: str, minimum: timedelta = timedelta(seconds=1)
 ) -> timedelta:
@@ -84,6 +100,8 @@ class Settings:
     subscription_ids: tuple[str, ...]
     install_id: str
     policy_file: Path
+    # The policy itself, as deployed by the Bicep parameter (wins over the file when set).
+    policy_text: str | None = None
     arm_endpoint: str = AZURE_PUBLIC_ARM
     ca_bundle: str | None = None
     credential: str = "default"
@@ -136,10 +154,13 @@ class Settings:
             subscription_ids=subscriptions,
             install_id=install_id,
             policy_file=policy_file if policy_file.is_absolute() else root / policy_file,
+            policy_text=env.get(POLICY_TEXT, "").strip() or None,
             arm_endpoint=endpoint,
             ca_bundle=ca_bundle,
             credential=credential,
-            tick_schedule=tick_schedule(env),
+            # The schedule the timer runs on: a bad value is the timer's failure (it
+            # refuses to tick, /api/health names it), not every function's.
+            tick_schedule=indexed_tick_schedule(env)[0],
             vm_batch_size=_int_setting(env, "DISKDR_VM_BATCH_SIZE", 10, 1, 500),
             vms_in_flight=_int_setting(env, "DISKDR_MAX_VMS_IN_FLIGHT", 100, 1, 1000),
             # Half of Azure's 100: the cap is shared with copies other tools make.

@@ -1,13 +1,31 @@
-"""Azure Monitor export, on when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set."""
+"""diskdr's telemetry: spans and metrics through the OpenTelemetry API, exported to Azure
+Monitor when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set.
+
+Spans are made by activities and triggers only, never by orchestrators (a replay would
+repeat them). Each carries what it is about (``diskdr.policy``, ``diskdr.slot``,
+``diskdr.vm``, ``diskdr.disk``, ``diskdr.point``, ``diskdr.region``), Azure's
+``azure.request_id`` and ``error.type`` (Azure's error code) when Azure answered, and
+``diskdr.run_id``, the run's instance id (a sub-orchestration's id starts with it), as the
+key that correlates everything of one run. Without a configured provider the API is a
+no-op, so tests install the SDK's in-memory exporters and the app installs Azure Monitor.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import metrics, trace
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.trace import Span, Status, StatusCode
 
 log = logging.getLogger(__name__)
 SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
+SCOPE = "diskdr"
 
 
 def configure_telemetry(
@@ -17,7 +35,10 @@ def configure_telemetry(
     """Turn on the Azure Monitor OpenTelemetry distro if the connection string is set.
 
     Returns whether it was turned on. ``configure`` is the distro's
-    ``configure_azure_monitor`` (a parameter so that tests need no network).
+    ``configure_azure_monitor`` (a parameter so that tests need no network). Logs are not
+    exported by the distro: the Functions host already sends the worker's logs to
+    Application Insights, and exporting them twice would double every line. The distro
+    sends diskdr's spans and metrics: one export path per signal.
     """
     env = os.environ if environ is None else environ
     connection_string = env.get(SETTING, "").strip()
@@ -27,7 +48,168 @@ def configure_telemetry(
         from azure.monitor.opentelemetry import configure_azure_monitor
 
         configure = configure_azure_monitor
-    # The root logger: diskdr's domain, triggers, orchestrations and activities alike.
-    configure(connection_string=connection_string)
-    log.info("Azure Monitor export is on")
+    configure(connection_string=connection_string, disable_logging=True)
+    log.info("Azure Monitor export is on (spans and metrics)")
     return True
+
+
+def run_id(instance_id: str | None) -> str | None:
+    """The run a (sub-)orchestration belongs to: its instance id up to the first ``:``."""
+    return instance_id.split(":", 1)[0] if instance_id else None
+
+
+def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``diskdr.<name>`` attributes of the given values that are set (Azure's own names kept)."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None or value == "":
+            continue
+        key = name if "." in name else f"diskdr.{name}"
+        out[key] = value if isinstance(value, bool | int | float) else str(value)
+    return out
+
+
+@contextmanager
+def span(name: str, **attributes: Any) -> Iterator[Span]:
+    """A span of an activity or a trigger; an exception marks it failed (and propagates)."""
+    tracer = trace.get_tracer(SCOPE)
+    with tracer.start_as_current_span(
+        name, attributes=_attributes(attributes), record_exception=True
+    ) as current:
+        yield current
+
+
+def annotate(current: Span, **attributes: Any) -> None:
+    """Add attributes found during the work (the point made, the request id)."""
+    current.set_attributes(_attributes(attributes))
+
+
+def failed(current: Span, code: str | None, request_id: str | None, message: str) -> None:
+    """Mark a span failed by an Azure answer returned as a value (activities don't raise)."""
+    annotate(current, **{"error.type": code or "Error", "azure.request_id": request_id})
+    current.set_status(Status(StatusCode.ERROR, message))
+
+
+# --- metrics -----------------------------------------------------------------------------
+class _Instruments:
+    """The instruments, made on first use from the meter provider in force then."""
+
+    def __init__(self) -> None:
+        meter = metrics.get_meter(SCOPE)
+        self.points_created = meter.create_counter(
+            "diskdr.points.created", unit="{point}", description="recovery points created"
+        )
+        self.points_failed = meter.create_counter(
+            "diskdr.points.failed", unit="{point}", description="points Azure refused or failed"
+        )
+        self.points_replicated = meter.create_counter(
+            "diskdr.points.replicated",
+            unit="{point}",
+            description="cross-region copies started (CopyStart accepted)",
+        )
+        self.prune_deletions = meter.create_counter(
+            "diskdr.prune.deletions", unit="{point}", description="points deleted by pruning"
+        )
+        meter.create_observable_gauge(
+            "diskdr.rpo.age",
+            callbacks=[_observe_rpo],
+            unit="min",
+            description="age of the newest usable group per VM and region (from compliance)",
+        )
+        meter.create_observable_gauge(
+            "diskdr.throttle.remaining",
+            callbacks=[_observe_throttle],
+            unit="{request}",
+            description="ARM's x-ms-ratelimit-remaining-subscription-* last seen",
+        )
+
+
+_lock = threading.Lock()
+_instruments: _Instruments | None = None
+_rpo: dict[tuple[str, str, str], float] = {}
+_throttle: dict[tuple[str, str], int] = {}
+
+
+def instruments() -> _Instruments:
+    global _instruments
+    with _lock:
+        if _instruments is None:
+            _instruments = _Instruments()
+        return _instruments
+
+
+def reset_instruments() -> None:
+    """Forget the instruments (a test installs a new meter provider)."""
+    global _instruments
+    with _lock:
+        _instruments = None
+        _rpo.clear()
+        _throttle.clear()
+
+
+def record_compliance(vms: Iterable[Mapping[str, Any]]) -> None:
+    """Feed the RPO gauge from a compliance report's ``vms`` (camelCase dicts)."""
+    instruments()
+    with _lock:
+        _rpo.clear()
+        for vm in vms:
+            for region in vm.get("regions", []):
+                if region.get("ageMinutes") is not None:
+                    key = (vm["vmId"], vm.get("policy", ""), region["region"])
+                    _rpo[key] = float(region["ageMinutes"])
+
+
+def record_throttle(subscription: str, kind: str, remaining: int) -> None:
+    """Feed the throttle gauge (``kind``: reads | writes | deletes)."""
+    instruments()
+    with _lock:
+        _throttle[(subscription, kind)] = remaining
+
+
+def _observe_rpo(options: CallbackOptions) -> list[Observation]:
+    with _lock:
+        return [
+            Observation(age, {"diskdr.vm": vm, "diskdr.policy": policy, "diskdr.region": region})
+            for (vm, policy, region), age in _rpo.items()
+        ]
+
+
+def _observe_throttle(options: CallbackOptions) -> list[Observation]:
+    with _lock:
+        return [
+            Observation(left, {"diskdr.subscription": subscription, "diskdr.kind": kind})
+            for (subscription, kind), left in _throttle.items()
+        ]
+
+
+# --- what activities report ----------------------------------------------------------------
+def point_taken(current: Span, outcome: Mapping[str, Any]) -> None:
+    """A ``take_point`` outcome (DiskOutcome as JSON): the span's point or error, counters."""
+    point, error = outcome.get("point"), outcome.get("error")
+    if point:
+        annotate(current, point=point.get("id"), region=point.get("region"))
+        instruments().points_created.add(1, _attributes({"region": point.get("region")}))
+    if error:
+        failed(current, error.get("code"), error.get("requestId"), error.get("message", ""))
+        instruments().points_failed.add(1, _attributes({"error.type": error.get("code")}))
+
+
+def copy_started(current: Span, result: Mapping[str, Any]) -> None:
+    """A ``start_copy`` result: the replica started (counted) or the error."""
+    replica, error = result.get("replica"), result.get("error")
+    annotate(current, action=result.get("action"))
+    if replica:
+        annotate(current, replica=replica.get("id"), region=replica.get("region"))
+        if result.get("action") == "start":
+            instruments().points_replicated.add(1, _attributes({"region": replica.get("region")}))
+    if error:
+        failed(current, error.get("code"), error.get("requestId"), error.get("message", ""))
+
+
+def pruned(current: Span, result: Mapping[str, Any]) -> None:
+    """A ``delete_point`` result: a deletion counted, or the error."""
+    error = result.get("error")
+    if error:
+        failed(current, error.get("code"), error.get("requestId"), error.get("message", ""))
+    elif result.get("deleted"):
+        instruments().prune_deletions.add(1)

@@ -20,6 +20,7 @@ Then the policy is pruned, and the run report is the orchestration's output.
 """
 
 import hashlib
+import logging
 from dataclasses import replace
 from datetime import timedelta
 
@@ -36,7 +37,7 @@ from diskdr.backup import (
     point_jobs,
 )
 from diskdr.inventory import VmInfo
-from diskdr.report import run_report
+from diskdr.report import run_event, run_report
 from diskdr.restore_points import uses_restore_points
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
@@ -44,6 +45,7 @@ from orchestrations.restore_points import take_restore_points
 from orchestrations.taking import ACTIVITY_RETRY, settle_all, take_points
 
 bp = df.Blueprint()
+log = logging.getLogger(__name__)
 
 
 def vm_key(vm_id: str) -> str:
@@ -58,7 +60,8 @@ def backup_cycle(context: df.DurableOrchestrationContext):
     status = {"phase": "inventory", "policy": job.policy.name, "trigger": job.trigger}
     if job.policy.unsupported:
         context.set_custom_status({**status, "phase": "done", "result": "Failed"})
-        return run_report(job, [], None, started, started, error=job.policy.unsupported)
+        report = run_report(job, [], None, started, started, error=job.policy.unsupported)
+        return finished(context, job, report)
     context.set_custom_status(status)
     if job.vms is None:
         try:
@@ -67,7 +70,8 @@ def backup_cycle(context: df.DurableOrchestrationContext):
             )
         except Exception as error:  # nothing can be protected; say why, in the report
             now = context.current_utc_datetime
-            return run_report(job, [], None, started, now, error=f"inventory failed: {error}")
+            report = run_report(job, [], None, started, now, error=f"inventory failed: {error}")
+            return finished(context, job, report)
         vms = [VmInfo.from_dict(vm) for vm in listed]
     else:
         vms = list(job.vms)
@@ -101,6 +105,15 @@ def backup_cycle(context: df.DurableOrchestrationContext):
             "result": report["phase"],
         }
     )
+    return finished(context, job, report)
+
+
+def finished(context: df.DurableOrchestrationContext, job: CycleJob, report: dict) -> dict:
+    """The run's report, logged once (not on replays) as the line the alert rules of
+    infra/app/alerts.bicep query."""
+    if not context.is_replaying:
+        level = logging.INFO if report["phase"] == "Completed" else logging.WARNING
+        log.log(level, "%s", run_event(report, job.policy.rpo_seconds))
     return report
 
 

@@ -22,6 +22,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
     plan = yield context.call_activity(plan_prune, {"policy": request["policy"], "now": now})
     deleted: list[str] = []
     failed: list[dict] = []
+    writes: list[dict] = []  # the audit trail of the deletes sent
     if not request.get("dryRun"):
         units: dict[str, list[str]] = {}  # what to delete -> the plan's items it removes
         for item in plan["remove"]:
@@ -34,6 +35,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
                 [context.call_activity(delete_point, i) for i in batch]
             )
             for unit, result in zip(batch, results, strict=True):
+                writes.extend(result.get("writes", []))
                 if result.get("error"):
                     failed.append(
                         result if units[unit] == [unit] else {**result, "points": units[unit]}
@@ -45,4 +47,5 @@ def prune_policy(context: df.DurableOrchestrationContext):
         "plan": plan,
         "deleted": deleted,
         "failed": failed,
+        "writes": writes,
     }

@@ -44,15 +44,15 @@ def replicate_point(context: df.DurableOrchestrationContext):
         limit=max_copies,
         ttl_seconds=LEASE_TTL.total_seconds(),
     ).to_dict()
-    return (
-        yield from under_lease(
-            context,
-            gate,
-            lease,
-            deadline,
-            lambda: copy_and_wait(context, job, gate, lease, deadline),
-        )
+    writes: list[dict[str, Any]] = []  # the audit trail of the CopyStarts sent
+    result = yield from under_lease(
+        context,
+        gate,
+        lease,
+        deadline,
+        lambda: copy_and_wait(context, job, gate, lease, deadline, writes),
     )
+    return {**result, "writes": writes}
 
 
 def outcome(
@@ -67,7 +67,7 @@ def outcome(
     }
 
 
-def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
+def copy_and_wait(context, job: CopyJob, gate, lease, deadline, writes: list):
     order = order_entity(job.point.disk_id, job.point.disk_uid, job.region)
     delay = FIRST_DELAY
     while True:
@@ -75,6 +75,7 @@ def copy_and_wait(context, job: CopyJob, gate, lease, deadline):
         newest = yield context.call_entity(order, "get")
         job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
         step = yield context.call_activity(start_copy, job.to_dict())
+        writes.extend(step.get("writes", []))
         error = Failure.from_dict(step["error"]) if step.get("error") else None
         if error is not None and not error.transient:
             return outcome(error=error)

@@ -14,9 +14,11 @@ from urllib.parse import quote, urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from diskdr import telemetry
 from diskdr.api import (
     ApiError,
     BackupRequest,
+    check_instance_id,
     check_resource_id,
     check_subscription,
     parse_backup_request,
@@ -115,9 +117,16 @@ async def start_backup(
             vms=tuple(vms),
         )
         instance_id = on_demand_instance_id(policy.name, slot, vms)
-        status = await client.get_status(instance_id)
-        if status is None or status.runtime_status is None:
-            await client.start_new("backup_cycle", instance_id, job.to_dict())
+        with telemetry.span(
+            "diskdr.http.start_backup",
+            run_id=instance_id,
+            policy=policy.name,
+            slot=format_slot(slot),
+            vm=",".join(vm.id for vm in vms),
+        ):
+            status = await client.get_status(instance_id)
+            if status is None or status.runtime_status is None:
+                await client.start_new("backup_cycle", instance_id, job.to_dict())
     except Exception as error:
         return error_response(error)
     return accepted_response(
@@ -240,6 +249,7 @@ async def get_backup(
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
     try:
+        check_instance_id(instance_id)
         status = await client.get_status(instance_id)
     except Exception as error:
         return error_response(error)
@@ -316,9 +326,11 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
                 f"status: expected one of {', '.join(STATUS_ORDER)}",
                 "status",
             )
-        report = await asyncio.to_thread(compliance_report, get_service())
+        with telemetry.span("diskdr.http.compliance"):
+            report = await asyncio.to_thread(compliance_report, get_service())
     except Exception as error:
         return error_response(error)
+    telemetry.record_compliance(report["vms"])  # the RPO gauge observes the newest report
     if wanted:
         report["vms"] = [vm for vm in report["vms"] if vm["status"] == wanted]
     return json_response(report)

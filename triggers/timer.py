@@ -8,9 +8,10 @@ import azure.functions as func
 
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
+from diskdr.errors import ConfigError
 from diskdr.scheduler import MAX_STARTS_PER_POLICY_PER_TICK, cycle_instance_id, due_cycles
 from diskdr.service import get_service
-from diskdr.settings import tick_schedule
+from diskdr.settings import indexed_tick_schedule
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -18,13 +19,19 @@ log = logging.getLogger(__name__)
 
 # Read when the app is indexed (a change of app settings restarts the app): DESIGN's
 # default applies when the setting is absent, where a "%DISKDR_TICK_SCHEDULE%" binding
-# expression would leave the timer disabled.
-TICK_SCHEDULE = tick_schedule()
+# expression would leave the timer disabled. A bad value must not fail the import (that
+# takes every function of the app down): the timer runs on the default schedule and each
+# tick fails loudly instead, and GET /api/health reports the setting.
+TICK_SCHEDULE, TICK_SCHEDULE_ERROR = indexed_tick_schedule()
+if TICK_SCHEDULE_ERROR:
+    log.error("%s; the scheduler tick refuses to run until it is fixed", TICK_SCHEDULE_ERROR)
 
 
 @bp.timer_trigger(schedule=TICK_SCHEDULE, arg_name="timer", use_monitor=True)
 @bp.durable_client_input(client_name="client")
 async def scheduler_tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
+    if TICK_SCHEDULE_ERROR:
+        raise ConfigError(f"{TICK_SCHEDULE_ERROR} (the timer runs on {TICK_SCHEDULE} until fixed)")
     service = get_service()
     settings = service.settings
     now = utc_now()

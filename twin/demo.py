@@ -6,13 +6,16 @@ protected by VM restore points), simulates
 guest writes between slots, lets the scheduler take several hourly slots (snapshots,
 cross-region copies, pruning), makes one on-demand backup over HTTP, prints what diskdr
 did, restores a secondary-region point to a new disk and checks its content against the
-source disk at that slot. Exits non-zero if any check fails.
+source disk at that slot, and ends with the operator's view: `diskdr compliance` over the
+HTTP API. Exits non-zero if any check fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
@@ -68,6 +71,7 @@ class Demo:
             self.report()
             self.restore_check()
             self.stats()
+            self.cli_compliance()
         finally:
             twin.stop()
             say("stopped the emulator and devhost")
@@ -279,6 +283,28 @@ class Demo:
             self.failures.append(f"limit violations: {stats['limitViolations']}")
         if any(n > 4 for n in stats["peakCopies"].values()):
             self.failures.append(f"copy cap exceeded: {stats['peakCopies']}")
+
+    def cli_compliance(self) -> None:
+        """The operator's view: the ``diskdr`` command over the app's HTTP API."""
+        host = self.twin.host
+        assert host is not None
+        say(f"\n$ diskdr compliance --url {host.url} --key ***")
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "diskdr",
+                "compliance",
+                "--url",
+                host.url,
+                "--key",
+                host.function_key,
+            ],
+            env={**os.environ, "COLUMNS": "120"},
+            check=False,
+        )
+        if done.returncode != 0:
+            self.failures.append(f"diskdr compliance exited {done.returncode}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.mgmt.compute import ComputeManagementClient
 
-from diskdr import __version__
+from diskdr import __version__, audit, telemetry
 from diskdr.errors import ConfigError
 from diskdr.settings import Settings
 
@@ -59,6 +59,25 @@ def make_credential(settings: Settings) -> TokenCredential:
     return DefaultAzureCredential()
 
 
+_REMAINING = "x-ms-ratelimit-remaining-subscription-"
+
+
+def observe_response(pipeline_response: Any) -> None:
+    """Every answer of ARM: a write goes to the audit trail (with its request id), and the
+    remaining request budget of the subscription to the telemetry gauge."""
+    request, response = pipeline_response.http_request, pipeline_response.http_response
+    headers = response.headers
+    audit.record(request.method, request.url, response.status_code, headers.get("x-ms-request-id"))
+    parts = request.url.split("/subscriptions/", 1)
+    if len(parts) < 2:
+        return
+    subscription = parts[1].split("/", 1)[0].split("?", 1)[0].lower()
+    for kind in ("reads", "writes", "deletes"):
+        value = headers.get(_REMAINING + kind)
+        if value is not None and value.isdigit():
+            telemetry.record_throttle(subscription, kind, int(value))
+
+
 def client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments shared by every management client."""
     options: dict[str, Any] = {
@@ -69,6 +88,8 @@ def client_options(settings: Settings) -> dict[str, Any]:
         # its default 3: diskdr runs in the background, and ARM throttles callers in herds.
         "retry_total": RETRY_TOTAL,
         "retry_status": RETRY_TOTAL,
+        # Every answer: writes to the audit trail, the remaining budget to the throttle gauge.
+        "raw_response_hook": observe_response,
     }
     if settings.ca_bundle:
         options["connection_verify"] = settings.ca_bundle

@@ -230,6 +230,13 @@ def test_an_on_demand_backup_of_a_vm_is_accepted_and_completes(run: TwinRun):
     assert report["trigger"] == "on-demand" and report["slot"] == body["slot"]
     assert report["phase"] == "Completed", problems(report)
     assert report["summary"]["replicated"] == 2
+    # The audit trail: each Azure write of the run with its request id (two points, two
+    # CopyStarts; no pruning on demand).
+    writes = [(w["method"], w["resource"].rsplit("/", 2)[-2], w["status"]) for w in report["audit"]]
+    assert sorted(writes) == [("PUT", "snapshots", 202)] * 4, report["audit"]
+    assert all(len(w["requestId"]) == 36 for w in report["audit"]), report["audit"]
+    replicas = {disk["replica"]["name"] for disk in report["vms"][0]["disks"]}
+    assert {w["resource"].rsplit("/", 1)[1] for w in report["audit"]} >= replicas
 
 
 def test_an_on_demand_backup_of_one_disk_takes_only_that_disk(run: TwinRun):

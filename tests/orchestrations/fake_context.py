@@ -118,6 +118,7 @@ class FakeContext:
         self.instance_id = instance_id
         self.current_utc_datetime = now
         self.started_at = now
+        self.is_replaying = False  # each step is a first execution here
         self.scheduled: list[Task] = []  # atomic tasks (and signals), in scheduling order
         self.awaited: list[Task] = []  # what the orchestrator yielded, in order
         self.statuses: list[Any] = []

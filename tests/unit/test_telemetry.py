@@ -16,4 +16,5 @@ def test_on_with_the_connection_string():
     calls = []
     env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=abc"}
     assert configure_telemetry(env, configure=lambda **kw: calls.append(kw)) is True
-    assert calls == [{"connection_string": "InstrumentationKey=abc"}]
+    # Logs stay with the Functions host (no duplicates); spans and metrics go to the distro.
+    assert calls == [{"connection_string": "InstrumentationKey=abc", "disable_logging": True}]

@@ -1,0 +1,172 @@
+"""Spans and metrics of one on-demand run's activities, seen by the OpenTelemetry SDK's
+in-memory exporters: the activity functions of function_app run in this process against the
+emulator (take each disk's point, one refused by Azure; copy one to the secondary region;
+prune one), and the compliance report feeds the RPO gauge."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import diskdr.service
+from activities import points, prune
+from diskdr import telemetry
+from diskdr.backup import PolicyRef, copy_job, point_jobs
+from diskdr.compliance import evaluate_vm
+from diskdr.model import RecoveryPoint
+from diskdr.policy import parse_policy_text
+from diskdr.service import Service
+from tests.support import emulator_settings
+
+SUB = "00000000-0000-0000-0000-000000000001"
+INSTALL = "diskdr-otel"
+POLICY = parse_policy_text(
+    """\
+version: 1
+policies:
+  - name: gold
+    target: {tags: {backup: gold}}
+    schedules: [{cron: "0 0 * * * *"}]
+    retention: {last: 2}
+    replicate: {region: westus2, resourceGroup: rg-dr, retention: {last: 2}}
+    rpo: PT4H
+""",
+    "policies.yaml",
+).policies[0]
+SEED = {
+    "subscriptions": [
+        {
+            "id": SUB,
+            "resourceGroups": [
+                {
+                    "name": "rg-otel",
+                    "location": "eastus",
+                    "vms": [
+                        {
+                            "name": "vm-o1",
+                            "tags": {"backup": "gold"},
+                            "osDisk": {"sizeGB": 32, "sku": "Premium_LRS"},
+                            "dataDisks": [{"lun": 0, "sizeGB": 32, "sku": "Premium_LRS"}],
+                        }
+                    ],
+                },
+                {"name": "rg-dr", "location": "westus2"},
+            ],
+        }
+    ]
+}
+_SPANS = InMemorySpanExporter()
+_METRICS = InMemoryMetricReader()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def providers():
+    """The SDK's providers with in-memory exporters, once per process (the API allows one)."""
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(_SPANS))
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[_METRICS]))
+    telemetry.reset_instruments()
+    yield
+    telemetry.reset_instruments()
+
+
+def user_function(builder: Any) -> Any:
+    return builder._function.get_user_function()
+
+
+def metric_points() -> dict[str, list[Any]]:
+    data = _METRICS.get_metrics_data()
+    found: dict[str, list[Any]] = {}
+    for resource in data.resource_metrics if data else []:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found.setdefault(metric.name, []).extend(metric.data.data_points)
+    return found
+
+
+def test_one_runs_activities_make_spans_and_metrics(emulator, monkeypatch):
+    emulator.control.reset()
+    created = emulator.control.estate(SEED)["created"]
+    data_disk = next(d for d in created["disks"] if d.endswith("-data-0"))
+    emulator.control.faults(
+        [{"method": "PUT", "path": r"/snapshots/dr-vm-o1-data-0-[^/]*$", "status": 409,
+          "code": "OperationNotAllowed", "message": "not now"}]
+    )  # fmt: skip
+    service = Service(emulator_settings(emulator, INSTALL, SUB))
+    monkeypatch.setattr(diskdr.service, "_service", service)
+    _SPANS.clear()
+
+    vm = service.protected_vm(service.get_vm(created["vms"][0]), POLICY)
+    slot = datetime.now(UTC).replace(second=0, microsecond=0)
+    _, jobs = point_jobs(vm, slot, "gold", INSTALL)
+    outcomes = [user_function(points.take_point)(job.to_dict()) for job in jobs]
+
+    spans = {span.attributes["diskdr.disk"]: span for span in _SPANS.get_finished_spans()}
+    assert set(spans) == {disk.id for disk in vm.disks}
+    refused = spans[data_disk]
+    assert refused.name == "diskdr.take_point"
+    assert refused.attributes["error.type"] == "OperationNotAllowed"
+    assert re.fullmatch(r"[0-9a-f-]{36}", refused.attributes["azure.request_id"])
+    assert not refused.status.is_ok
+    taken = next(span for disk, span in spans.items() if disk != data_disk)
+    assert taken.status.is_ok
+    for name in ("diskdr.policy", "diskdr.slot", "diskdr.vm", "diskdr.region", "diskdr.group"):
+        assert taken.attributes[name], name
+    good = next(o for o in outcomes if o["point"] is not None)
+    assert taken.attributes["diskdr.point"] == good["point"]["id"]
+    # The audit trail of each: the PUT sent (each try), with Azure's request id.
+    for outcome in outcomes:
+        assert outcome["writes"], outcome
+        assert {w["method"] for w in outcome["writes"]} == {"PUT"}
+        assert all(w["resource"].endswith(outcome["writes"][0]["resource"].rsplit("/", 1)[1])
+                   for w in outcome["writes"])  # fmt: skip
+    refused_writes = next(o for o in outcomes if o["error"])["writes"]
+    assert refused_writes[-1]["status"] == 409
+    assert refused_writes[-1]["requestId"] == refused.attributes["azure.request_id"]
+
+    # The copy of the good point to the secondary region.
+    point = RecoveryPoint.from_dict(good["point"])
+    copy = copy_job(point, PolicyRef.from_policy(POLICY), INSTALL)
+    result = user_function(points.start_copy)(copy.to_dict())
+    assert result["action"] == "start" and result["replica"], result
+    assert [w["method"] for w in result["writes"]] == ["PUT"]
+    copy_span = _SPANS.get_finished_spans()[-1]
+    assert copy_span.name == "diskdr.start_copy"
+    assert copy_span.attributes["diskdr.region"] == "westus2"
+    assert copy_span.attributes["diskdr.point"] == point.id
+
+    # Pruning deletes the replica.
+    deleted = user_function(prune.delete_point)(result["replica"]["id"])
+    assert deleted["deleted"] is True
+    assert [w["method"] for w in deleted["writes"]] == ["DELETE"]
+    assert _SPANS.get_finished_spans()[-1].name == "diskdr.delete_point"
+
+    # Compliance feeds the RPO gauge per VM and region.
+    # (the VM's group is complete for its good disk only: the refused disk has no point)
+    good_only = replace(vm, disks=tuple(d for d in vm.disks if d.id != data_disk))
+    fresh = service.point_states([point.id])[point.id]
+    report = evaluate_vm(good_only, POLICY, [fresh], emulator.clock.now(), None).to_dict()
+    telemetry.record_compliance([report])
+
+    found = metric_points()
+    assert sum(p.value for p in found["diskdr.points.created"]) == 1
+    failed = found["diskdr.points.failed"]
+    assert [p.attributes["error.type"] for p in failed] == ["OperationNotAllowed"]
+    assert sum(p.value for p in found["diskdr.points.replicated"]) == 1
+    assert sum(p.value for p in found["diskdr.prune.deletions"]) == 1
+    # ARM's remaining-writes header of the calls above (clients.py's response hook).
+    throttle = {p.attributes["diskdr.kind"]: p.value for p in found["diskdr.throttle.remaining"]}
+    assert 0 < throttle["writes"] <= 1200 and throttle["reads"] > 0
+    ages = {p.attributes["diskdr.region"]: p.value for p in found["diskdr.rpo.age"]}
+    assert set(ages) == {"eastus"} and ages["eastus"] >= 0
