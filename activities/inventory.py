@@ -4,6 +4,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from diskdr import telemetry
 from diskdr.backup import PolicyRef
 from diskdr.service import get_service
 
@@ -11,6 +12,7 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="policy")
+@telemetry.traced("list_protected_vms", subject="policy")
 def list_protected_vms(policy: str) -> list[dict[str, Any]]:
     """VmInfo records of every VM in scope of ``policy`` with the disks it protects."""
     service = get_service()
@@ -18,6 +20,7 @@ def list_protected_vms(policy: str) -> list[dict[str, Any]]:
 
 
 @bp.activity_trigger(input_name="vm_id")
+@telemetry.traced("describe_vm", subject="vm")
 def describe_vm(vm_id: str) -> dict[str, Any]:
     """The VM (with the disks its policy protects) and its policy; nulls if it is gone or
     no policy selects it."""

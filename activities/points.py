@@ -11,6 +11,7 @@ import azure.durable_functions as df
 
 from diskdr import audit, telemetry
 from diskdr.backup import CopyJob, PointJob
+from diskdr.clock import utc_now
 from diskdr.service import get_service
 
 bp = df.Blueprint()
@@ -39,9 +40,18 @@ def take_point(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="point_ids")
+@telemetry.traced("point_states")
 def point_states(point_ids: list[str]) -> dict[str, Any]:
     """Current state of each point: ``{id: RecoveryPoint | None}``."""
     states = get_service().point_states(point_ids)
+    telemetry.replicas_seen(
+        [
+            (p.created_at, p.region)
+            for p in states.values()
+            if p and p.role == "replica" and p.state == "usable"
+        ],
+        utc_now(),
+    )
     return {point_id: None if p is None else p.to_dict() for point_id, p in states.items()}
 
 

@@ -12,6 +12,7 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="request")
+@telemetry.traced("plan_prune")
 def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
     """The prune plan of one policy at ``now`` (the orchestration's clock) -> PrunePlan."""
     now = datetime.fromisoformat(request["now"])

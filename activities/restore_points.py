@@ -8,6 +8,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from diskdr import telemetry
 from diskdr.restore_points import RestorePointCopyJob, RestorePointJob
 from diskdr.service import get_service
 
@@ -15,12 +16,14 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="job")
+@telemetry.traced("take_restore_point")
 def take_restore_point(job: dict[str, Any]) -> dict[str, Any]:
     """Create (or adopt) one VM's restore point for its slot -> RestorePointTake."""
     return get_service().restore_points.take(RestorePointJob.from_dict(job)).to_dict()
 
 
 @bp.activity_trigger(input_name="restore_point_id")
+@telemetry.traced("restore_point_state", subject="point")
 def restore_point_state(restore_point_id: str) -> dict[str, Any]:
     """``{"known", "restorePoint": VmRestorePoint | None}``; ``known`` is false when the
     read failed transiently."""
@@ -29,6 +32,7 @@ def restore_point_state(restore_point_id: str) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="job")
+@telemetry.traced("start_restore_point_copy")
 def start_restore_point_copy(job: dict[str, Any]) -> dict[str, Any]:
     """Start (or adopt) the copy of one restore point into the secondary region."""
     return get_service().restore_points.start_copy(RestorePointCopyJob.from_dict(job))

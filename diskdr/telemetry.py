@@ -12,6 +12,8 @@ no-op, so tests install the SDK's in-memory exporters and the app installs Azure
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import os
 import threading
@@ -105,7 +107,15 @@ class _Instruments:
         self.points_replicated = meter.create_counter(
             "diskdr.points.replicated",
             unit="{point}",
-            description="cross-region copies started (CopyStart accepted)",
+            description="replicas seen complete in the secondary region",
+        )
+        self.copies_started = meter.create_counter(
+            "diskdr.copies.started", unit="{point}", description="CopyStarts Azure accepted"
+        )
+        self.copy_duration = meter.create_histogram(
+            "diskdr.copy.duration",
+            unit="s",
+            description="replica created (CopyStart) → first seen complete",
         )
         self.prune_deletions = meter.create_counter(
             "diskdr.prune.deletions", unit="{point}", description="points deleted by pruning"
@@ -201,9 +211,21 @@ def copy_started(current: Span, result: Mapping[str, Any]) -> None:
     if replica:
         annotate(current, replica=replica.get("id"), region=replica.get("region"))
         if result.get("action") == "start":
-            instruments().points_replicated.add(1, _attributes({"region": replica.get("region")}))
+            instruments().copies_started.add(1, _attributes({"region": replica.get("region")}))
     if error:
         failed(current, error.get("code"), error.get("requestId"), error.get("message", ""))
+
+
+def replicas_seen(usable: Iterable[tuple[Any, str]], now: Any) -> None:
+    """Replicas ``(created_at, region)`` read complete: counted as replicated, with the
+    copy's duration. The orchestration stops reading a replica once it is complete, so
+    each is seen complete once (twice only if the activity itself is retried)."""
+    for created_at, region in usable:
+        attributes = _attributes({"region": region})
+        instruments().points_replicated.add(1, attributes)
+        if created_at is not None:
+            seconds = max((now - created_at).total_seconds(), 0.0)
+            instruments().copy_duration.record(seconds, attributes)
 
 
 def pruned(current: Span, result: Mapping[str, Any]) -> None:
@@ -213,3 +235,87 @@ def pruned(current: Span, result: Mapping[str, Any]) -> None:
         failed(current, error.get("code"), error.get("requestId"), error.get("message", ""))
     elif result.get("deleted"):
         instruments().prune_deletions.add(1)
+
+
+# --- a span around any activity or trigger -------------------------------------------------
+_INPUT_KEYS = {
+    "policy": "policy",
+    "vmId": "vm",
+    "slot": "slot",
+    "region": "region",
+    "group": "group",
+}
+
+
+def input_attributes(value: Any, subject: str = "resource") -> dict[str, Any]:
+    """What a function's input says it is about: a resource id, or a job's policy, VM, slot,
+    region and group (first level, and one level down, e.g. ``{"vm": {...}}``)."""
+    if isinstance(value, str):
+        return {subject: value}
+    if isinstance(value, list):
+        return {"items": len(value)}
+    found: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        for nested in [value, *(v for v in value.values() if isinstance(v, Mapping))]:
+            for key, name in _INPUT_KEYS.items():
+                item = nested.get(key)
+                if name not in found and isinstance(item, str | int | float) and item != "":
+                    found[name] = item
+            if (
+                "vm" not in found
+                and str(nested.get("id", "")).lower().find("/virtualmachines/") > 0
+            ):
+                found["vm"] = nested["id"]
+    return found
+
+
+def annotate_current(**attributes: Any) -> None:
+    """Add attributes to the span in force (a trigger's, once it knows the run id)."""
+    annotate(trace.get_current_span(), **attributes)
+
+
+def _result_attributes(current: Span, result: Any) -> None:
+    status = getattr(result, "status_code", None)  # an HTTP trigger's answer
+    if isinstance(status, int):
+        annotate(current, **{"http.response.status_code": status})
+        if status >= 500:
+            current.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+    error = result.get("error") if isinstance(result, Mapping) else None
+    if isinstance(error, Mapping):
+        failed(current, error.get("code"), error.get("requestId"), str(error.get("message", "")))
+
+
+def traced(
+    name: str, subject: str = "resource"
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a function (sync or async) to run in a span ``diskdr.<name>`` whose attributes
+    come from its first argument (:func:`input_attributes`); an ``error`` in a dict result
+    marks the span failed; ``subject`` names what a string input is (a point, a policy...).
+    Put it under the Functions decorators (it keeps the signature)."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        def attributes(args: tuple, kwargs: dict) -> dict[str, Any]:
+            first = args[0] if args else next(iter(kwargs.values()), None)
+            return input_attributes(first, subject) if not hasattr(first, "get_body") else {}
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                with span(f"diskdr.{name}", **attributes(args, kwargs)) as current:
+                    result = await function(*args, **kwargs)
+                    _result_attributes(current, result)
+                    return result
+
+            return run_async
+
+        @functools.wraps(function)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with span(f"diskdr.{name}", **attributes(args, kwargs)) as current:
+                result = function(*args, **kwargs)
+                _result_attributes(current, result)
+                return result
+
+        return run
+
+    return decorate

@@ -16,6 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from diskdr import telemetry
 from diskdr.backup import RunOptions
 from diskdr.events import Ignored, change_instance_id, debounce_window, vm_change
 from diskdr.service import get_service
@@ -61,6 +62,7 @@ def event_fields(event: Any) -> tuple[str | None, str | None, Any, datetime | No
 
 @bp.event_grid_trigger(arg_name="event")
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("vm_changed")
 async def vm_changed(event: func.EventGridEvent, client: df.DurableOrchestrationClient) -> None:
     service = get_service()
     settings = service.settings

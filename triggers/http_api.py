@@ -94,6 +94,7 @@ def error_response(error: Exception) -> func.HttpResponse:
 # --- POST /api/backups -------------------------------------------------------------------
 @bp.route(route="backups", methods=["POST"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_backup")
 async def start_backup(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
@@ -117,16 +118,15 @@ async def start_backup(
             vms=tuple(vms),
         )
         instance_id = on_demand_instance_id(policy.name, slot, vms)
-        with telemetry.span(
-            "diskdr.http.start_backup",
+        telemetry.annotate_current(
             run_id=instance_id,
             policy=policy.name,
             slot=format_slot(slot),
             vm=",".join(vm.id for vm in vms),
-        ):
-            status = await client.get_status(instance_id)
-            if status is None or status.runtime_status is None:
-                await client.start_new("backup_cycle", instance_id, job.to_dict())
+        )
+        status = await client.get_status(instance_id)
+        if status is None or status.runtime_status is None:
+            await client.start_new("backup_cycle", instance_id, job.to_dict())
     except Exception as error:
         return error_response(error)
     return accepted_response(
@@ -243,11 +243,13 @@ def _policy_for(service: Service, request: BackupRequest, vms: list[VmInfo]) -> 
 # --- GET /api/backups/{instanceId} --------------------------------------------------------
 @bp.route(route="backups/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_backup")
 async def get_backup(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
+    telemetry.annotate_current(run_id=instance_id)
     try:
         check_instance_id(instance_id)
         status = await client.get_status(instance_id)
@@ -274,6 +276,7 @@ async def get_backup(
 
 # --- GET /api/recovery-points?vmId=... ------------------------------------------------------
 @bp.route(route="recovery-points", methods=["GET"])
+@telemetry.traced("http.recovery_points")
 async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
     """A VM's recovery points in every region, with each consistency group's state."""
     try:
@@ -315,6 +318,7 @@ async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- GET /api/compliance ----------------------------------------------------------------------
 @bp.route(route="compliance", methods=["GET"])
+@telemetry.traced("http.compliance")
 async def compliance(req: func.HttpRequest) -> func.HttpResponse:
     """Per protected VM: newest usable point per region, its age against the RPO, a status."""
     try:
@@ -326,8 +330,7 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
                 f"status: expected one of {', '.join(STATUS_ORDER)}",
                 "status",
             )
-        with telemetry.span("diskdr.http.compliance"):
-            report = await asyncio.to_thread(compliance_report, get_service())
+        report = await asyncio.to_thread(compliance_report, get_service())
     except Exception as error:
         return error_response(error)
     telemetry.record_compliance(report["vms"])  # the RPO gauge observes the newest report
@@ -361,6 +364,7 @@ def compliance_report(service: Service) -> dict[str, Any]:
 
 # --- GET /api/openapi.json ----------------------------------------------------------------------
 @bp.route(route="openapi.json", methods=["GET"])
+@telemetry.traced("http.openapi")
 async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     """The OpenAPI 3 document of this API (``diskdr.openapi``), with this host as server."""
     parts = urlsplit(req.url)

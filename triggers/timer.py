@@ -6,6 +6,7 @@ from collections import Counter
 import azure.durable_functions as df
 import azure.functions as func
 
+from diskdr import telemetry
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
 from diskdr.errors import ConfigError
@@ -29,6 +30,7 @@ if TICK_SCHEDULE_ERROR:
 
 @bp.timer_trigger(schedule=TICK_SCHEDULE, arg_name="timer", use_monitor=True)
 @bp.durable_client_input(client_name="client")
+@telemetry.traced("scheduler_tick")
 async def scheduler_tick(timer: func.TimerRequest, client: df.DurableOrchestrationClient) -> None:
     if TICK_SCHEDULE_ERROR:
         raise ConfigError(f"{TICK_SCHEDULE_ERROR} (the timer runs on {TICK_SCHEDULE} until fixed)")

@@ -5,11 +5,13 @@ prune one), and the compliance report feeds the RPO gauge."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import azure.functions as func
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -26,7 +28,8 @@ from diskdr.compliance import evaluate_vm
 from diskdr.model import RecoveryPoint
 from diskdr.policy import parse_policy_text
 from diskdr.service import Service
-from tests.support import emulator_settings
+from tests.support import emulator_settings, poll
+from triggers import http_api
 
 SUB = "00000000-0000-0000-0000-000000000001"
 INSTALL = "diskdr-otel"
@@ -146,6 +149,19 @@ def test_one_runs_activities_make_spans_and_metrics(emulator, monkeypatch):
     assert copy_span.attributes["diskdr.region"] == "westus2"
     assert copy_span.attributes["diskdr.point"] == point.id
 
+    # The orchestration reads the replica's state until it is complete: then it counts as
+    # replicated, with the copy's duration.
+    replica_id = result["replica"]["id"]
+
+    def complete() -> bool:
+        states = user_function(points.point_states)([replica_id])
+        return states[replica_id]["state"] == "usable"
+
+    poll(complete, timeout=120, what="the replica to complete")
+    states_span = _SPANS.get_finished_spans()[-1]
+    assert states_span.name == "diskdr.point_states"
+    assert states_span.attributes["diskdr.items"] == 1
+
     # Pruning deletes the replica.
     deleted = user_function(prune.delete_point)(result["replica"]["id"])
     assert deleted["deleted"] is True
@@ -163,10 +179,23 @@ def test_one_runs_activities_make_spans_and_metrics(emulator, monkeypatch):
     assert sum(p.value for p in found["diskdr.points.created"]) == 1
     failed = found["diskdr.points.failed"]
     assert [p.attributes["error.type"] for p in failed] == ["OperationNotAllowed"]
+    assert sum(p.value for p in found["diskdr.copies.started"]) == 1
     assert sum(p.value for p in found["diskdr.points.replicated"]) == 1
+    (duration,) = found["diskdr.copy.duration"]
+    assert duration.count == 1 and duration.sum >= 0
+    assert duration.attributes["diskdr.region"] == "westus2"
     assert sum(p.value for p in found["diskdr.prune.deletions"]) == 1
     # ARM's remaining-writes header of the calls above (clients.py's response hook).
     throttle = {p.attributes["diskdr.kind"]: p.value for p in found["diskdr.throttle.remaining"]}
     assert 0 < throttle["writes"] <= 1200 and throttle["reads"] > 0
     ages = {p.attributes["diskdr.region"]: p.value for p in found["diskdr.rpo.age"]}
     assert set(ages) == {"eastus"} and ages["eastus"] >= 0
+
+
+def test_http_triggers_make_spans_with_their_status():
+    request = func.HttpRequest("GET", "https://app.example/api/openapi.json", body=b"")
+    answer = asyncio.run(user_function(http_api.openapi)(request))
+    assert answer.status_code == 200
+    (span,) = [s for s in _SPANS.get_finished_spans() if s.name == "diskdr.http.openapi"][-1:]
+    assert span.attributes["http.response.status_code"] == 200
+    assert span.status.is_ok
