@@ -14,13 +14,14 @@ from orchestrations import (
     replicate_point,
     replicate_restore_point,
 )
-from triggers import eventgrid, health, http_api, timer
+from triggers import eventgrid, health, history_purge, http_api, timer
 
 configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for module in (
     timer,
+    history_purge,
     eventgrid,
     http_api,
     health,
