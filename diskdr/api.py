@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_IDS = 100
@@ -164,3 +165,175 @@ def parse_backup_request(
                 "policy",
             )
     return BackupRequest(kind, tuple(checked), policy)
+
+
+# --- recovery: restores, drills, failovers ----------------------------------------------------
+_SUBNET_ID = re.compile(
+    r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]{1,90}/providers/"
+    r"Microsoft\.Network/virtualNetworks/[-\w.]{1,64}/subnets/[-\w.]{1,80}$",
+    re.IGNORECASE,
+)
+_GROUP_NAME = re.compile(r"^[-\w._()]{1,90}(?<!\.)$")
+_PREFIX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,47}$")
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """A checked ``POST /api/restores`` body."""
+
+    vm_id: str
+    slot: datetime | None  # None: latest
+    region: str | None
+    resource_group: str
+    mode: str
+    subnet_id: str | None = None
+    name_prefix: str | None = None
+    vm_size: str | None = None
+
+
+@dataclass(frozen=True)
+class FailoverRequest:
+    """A checked ``POST /api/failover`` body."""
+
+    policy: str
+    region: str | None
+    resource_group: str
+    subnet_id: str | None
+    dry_run: bool
+
+
+def _object(raw: bytes, allowed: set[str], what: str) -> Mapping[str, Any]:
+    body = parse_json_body(raw)
+    if not isinstance(body, Mapping):
+        raise ApiError(400, "InvalidRequest", f"expected a JSON object ({what})")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(
+            400,
+            "InvalidRequest",
+            f"unknown field {unknown[0]!r}; expected {', '.join(sorted(allowed))}",
+            unknown[0],
+        )
+    return body
+
+
+def _text(body: Mapping[str, Any], key: str, pattern: re.Pattern[str] | None, what: str) -> Any:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or (pattern is not None and not pattern.match(value)):
+        raise ApiError(400, "InvalidRequest", f"{key}: expected {what}, got {value!r}", key)
+    return value
+
+
+def _required(value: Any, key: str, what: str) -> Any:
+    if value is None:
+        raise ApiError(400, "InvalidRequest", f"{key}: required ({what})", key)
+    return value
+
+
+def _policy_name(body: Mapping[str, Any], names: Iterable[str]) -> str:
+    policy = _required(_text(body, "policy", None, "a policy name"), "policy", "a policy name")
+    known = list(names)
+    if policy not in known:
+        raise ApiError(
+            422,
+            "UnknownPolicy",
+            f"policy: no policy named {policy!r} (policies: {', '.join(known)})",
+            "policy",
+        )
+    return str(policy)
+
+
+def _region(body: Mapping[str, Any], regions: Iterable[str]) -> str | None:
+    region = _text(body, "region", None, "an Azure region name such as westus2")
+    if region is not None and region.lower() not in set(regions):
+        raise ApiError(400, "InvalidRequest", f"region: unknown Azure region {region!r}", "region")
+    return None if region is None else region.lower()
+
+
+def parse_restore_request(
+    raw: bytes, subscriptions: Iterable[str], regions: Iterable[str]
+) -> RestoreRequest:
+    """Check a ``POST /api/restores`` body (shape, ids, slot, mode, names)."""
+    allowed = {
+        "vmId", "slot", "region", "resourceGroup", "mode", "subnetId", "namePrefix", "vmSize",
+    }  # fmt: skip
+    body = _object(raw, allowed, "vmId, slot, resourceGroup, mode, ...")
+    vm_id = check_resource_id(_required(body.get("vmId"), "vmId", "a VM id"), "vmIds", "vmId")
+    check_subscription(vm_id, subscriptions, "vmId")
+    slot_text = body.get("slot", "latest")
+    slot: datetime | None = None
+    if slot_text != "latest":
+        slot = parse_slot_text(slot_text)
+    group = _required(
+        _text(body, "resourceGroup", _GROUP_NAME, "a resource group name"),
+        "resourceGroup",
+        "the resource group to restore into",
+    )
+    mode = body.get("mode", "disks")
+    if mode not in ("disks", "vm"):
+        raise ApiError(400, "InvalidRequest", f"mode: expected disks or vm, got {mode!r}", "mode")
+    subnet = _text(body, "subnetId", _SUBNET_ID, "a subnet resource id")
+    if mode == "vm" and subnet is None:
+        raise ApiError(400, "InvalidRequest", "subnetId: required with mode vm", "subnetId")
+    if subnet is not None:
+        check_subscription(subnet, subscriptions, "subnetId")
+    prefix = _text(body, "namePrefix", _PREFIX, "1-48 letters, digits, _ . - (a name prefix)")
+    size = _text(body, "vmSize", re.compile(r"^[A-Za-z0-9_]{1,64}$"), "a VM size")
+    return RestoreRequest(
+        vm_id=vm_id,
+        slot=slot,
+        region=_region(body, regions),
+        resource_group=group,
+        mode=mode,
+        subnet_id=subnet,
+        name_prefix=prefix,
+        vm_size=size,
+    )
+
+
+def parse_slot_text(text: Any) -> datetime:
+    """``latest`` is handled by the caller; an exact slot is ISO 8601 UTC on a minute."""
+    if isinstance(text, str):
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+        on_minute = value is not None and not value.second and not value.microsecond
+        if value is not None and value.utcoffset() is not None and on_minute:
+            return value.astimezone(UTC)
+    raise ApiError(
+        400,
+        "InvalidRequest",
+        f'slot: expected "latest" or a slot like 2026-11-25T04:00Z, got {text!r}',
+        "slot",
+    )
+
+
+def parse_failover_request(
+    raw: bytes, subscriptions: Iterable[str], policy_names: Iterable[str], regions: Iterable[str]
+) -> FailoverRequest:
+    body = _object(raw, {"policy", "region", "resourceGroup", "subnetId", "dryRun"}, "policy, ...")
+    policy = _policy_name(body, policy_names)
+    group = _required(
+        _text(body, "resourceGroup", _GROUP_NAME, "a resource group name"),
+        "resourceGroup",
+        "the resource group to restore into",
+    )
+    subnet = _text(body, "subnetId", _SUBNET_ID, "a subnet resource id")
+    if subnet is not None:
+        check_subscription(subnet, subscriptions, "subnetId")
+    dry_run = body.get("dryRun", True)
+    if not isinstance(dry_run, bool):
+        raise ApiError(400, "InvalidRequest", "dryRun: expected true or false", "dryRun")
+    return FailoverRequest(policy, _region(body, regions), group, subnet, dry_run)
+
+
+def parse_drill_request(raw: bytes, policy_names: Iterable[str]) -> tuple[str, int | None]:
+    body = _object(raw, {"policy", "vms"}, "policy, and optionally vms")
+    policy = _policy_name(body, policy_names)
+    count = body.get("vms")
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
+        raise ApiError(400, "InvalidRequest", "vms: expected a positive number of VMs", "vms")
+    return policy, count

@@ -163,6 +163,10 @@ def register(commands: Any) -> None:
         "--status", default=None, help="only VMs with this status (OK, AT_RISK, ...)"
     )
 
+    from diskdr import cli_recover  # restore, drill, failover (they use this module's helpers)
+
+    cli_recover.register(commands)
+
 
 def _status(args: argparse.Namespace, client: ApiClient, out: Console) -> int:
     path = f"/api/backups/{_segment(args.id)}"

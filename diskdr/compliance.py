@@ -27,7 +27,7 @@ from diskdr.inventory import VmInfo
 from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import id_tag_value
 from diskdr.policy import Policy
-from diskdr.schedule import policy_slots
+from diskdr.schedule import due_slots, policy_slots
 
 STATUS_ORDER = ("OK", "AT_RISK", "BREACHED", "UNPROTECTED")
 
@@ -44,6 +44,29 @@ class RegionCompliance(JsonModel):
 
 
 @dataclass(frozen=True)
+class DrillCompliance(JsonModel):
+    """The VM's last DR drill: ``PASSED``, ``FAILED`` (restore, content check or cleanup),
+    ``OVERDUE`` (older than the drill rotation allows, or never drilled though its turn
+    came) or ``NEVER`` (not drilled yet, its turn has not come)."""
+
+    status: str
+    last_drill_at: datetime | None = None
+    drill_id: str | None = None
+    content_check: str | None = None
+
+
+@dataclass(frozen=True)
+class DrillRecord:
+    """One VM's entry of a finished drill report."""
+
+    vm_id: str
+    drilled_at: datetime
+    passed: bool
+    drill_id: str
+    content_check: str | None
+
+
+@dataclass(frozen=True)
 class VmCompliance(JsonModel):
     vm_id: str
     vm_name: str
@@ -51,6 +74,7 @@ class VmCompliance(JsonModel):
     rpo_minutes: float
     status: str
     regions: tuple[RegionCompliance, ...]
+    drill: DrillCompliance | None = None
 
 
 def effective_rpo(policy: Policy, now: datetime) -> timedelta:
@@ -138,6 +162,59 @@ def evaluate_vm(
         status=status,
         regions=tuple(results),
     )
+
+
+# How far back drill slots are looked at to decide whether a VM's drill is overdue.
+DRILL_LOOKBACK = timedelta(days=62)
+
+
+def drill_status(
+    policy: Policy, vm_count: int, last: DrillRecord | None, now: datetime
+) -> DrillCompliance | None:
+    """A VM's drill compliance (None when its policy has no ``drill``). With ``sample`` VMs
+    drilled per slot, each VM's turn comes every ``ceil(VMs / sample)`` drill slots: a last
+    drill older than that many slots back is overdue."""
+    if policy.drill is None:
+        return None
+    from diskdr.restore import drill_turns  # the drill rotation is recovery's rule
+
+    turns = drill_turns(vm_count, policy.drill.sample)
+    schedule = policy.drill.schedule
+    slots = due_slots(schedule.cron, schedule.time_zone, now - DRILL_LOOKBACK, now)
+    due_since = slots[-turns] if len(slots) >= turns else None
+    if last is None:
+        status = "OVERDUE" if due_since is not None and len(slots) > turns else "NEVER"
+        return DrillCompliance(status)
+    if not last.passed:
+        status = "FAILED"
+    elif due_since is not None and last.drilled_at < due_since - timedelta(minutes=1):
+        status = "OVERDUE"
+    else:
+        status = "PASSED"
+    return DrillCompliance(status, last.drilled_at, last.drill_id, last.content_check)
+
+
+def last_drills(reports: Iterable[tuple[str, dict]]) -> dict[str, DrillRecord]:
+    """The newest drill entry per VM (lower-case id) from ``(drill id, report)`` pairs."""
+    newest: dict[str, DrillRecord] = {}
+    for drill_id, report in reports:
+        for vm in (report or {}).get("vms") or []:
+            when = vm.get("drilledAt")
+            if not vm.get("vmId") or not when:
+                continue
+            record = DrillRecord(
+                vm_id=vm["vmId"],
+                drilled_at=datetime.fromisoformat(when),
+                passed=not vm.get("error")
+                and vm.get("contentCheck") != "failed"
+                and bool(vm.get("cleanedUp")),
+                drill_id=drill_id,
+                content_check=vm.get("contentCheck"),
+            )
+            key = vm["vmId"].lower()
+            if key not in newest or newest[key].drilled_at < record.drilled_at:
+                newest[key] = record
+    return newest
 
 
 # --- what is not protected ------------------------------------------------------------------

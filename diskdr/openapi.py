@@ -172,6 +172,50 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         ["generatedAt", "summary", "vms"],
     ),
+    "RestoreRequest": _object(
+        {
+            "vmId": {"type": "string", "pattern": KINDS["vmIds"][2].pattern},
+            "slot": _string('"latest" (default) or an exact slot like 2026-11-25T04:00Z'),
+            "region": _string("where to restore from and into (default: the VM's region)"),
+            "resourceGroup": _string("an existing resource group to create the disks in"),
+            "mode": {"type": "string", "enum": ["disks", "vm"]},
+            "subnetId": _string("the new VM's subnet (mode vm), in the restore's region"),
+            "namePrefix": _string("prefix of every name the restore creates"),
+            "vmSize": _string("the new VM's size (default: the source VM's)"),
+        },
+        ["vmId", "resourceGroup"],
+        additionalProperties=False,
+    ),
+    "DrillRequest": _object(
+        {
+            "policy": _string("a policy with a drill block"),
+            "vms": {"type": "integer", "minimum": 1},
+        },
+        ["policy"],
+        additionalProperties=False,
+    ),
+    "FailoverRequest": _object(
+        {
+            "policy": _string("the policy whose VMs fail over"),
+            "region": _string("default: the policy's replicate.region"),
+            "resourceGroup": _string("an existing resource group in that region"),
+            "subnetId": _string("restore as VMs with a NIC in this subnet (else disks only)"),
+            "dryRun": {"type": "boolean", "description": "default true: only the plan"},
+        },
+        ["policy", "resourceGroup"],
+        additionalProperties=False,
+    ),
+    "FailoverPlan": _object(
+        {
+            "dryRun": {"type": "boolean"},
+            "policy": {"type": "string"},
+            "region": {"type": "string"},
+            "vms": {"type": "array", "items": _ANY_OBJECT},
+            "refused": {"type": "array", "items": _ANY_OBJECT},
+        },
+        ["dryRun", "vms"],
+    ),
+    "Drills": _object({"drills": {"type": "array", "items": _ANY_OBJECT}}, ["drills"]),
     "OpenApi": _object({"openapi": {"type": "string"}}, ["openapi"]),
     "Health": _object(
         {
@@ -265,6 +309,101 @@ OPERATIONS: list[Operation] = [
             200: ("the compliance report", "Compliance"),
             400: ("an unknown status", ERROR),
             502: _AZURE_FAILED,
+        },
+    ),
+    Operation(
+        "POST",
+        "restores",
+        "startRestore",
+        "Restore a VM's consistency group (latest complete or an exact slot) from the primary "
+        "or the secondary region as new disks, or as a new VM",
+        body="RestoreRequest",
+        responses={
+            202: ("the restore was started (or joined: the same request)", "Accepted"),
+            400: ("the body is malformed (InvalidJson, InvalidRequest, InvalidResourceId)", ERROR),
+            404: ("no such VM nor points of it (ResourceNotFound), no such slot", ERROR),
+            409: ("a name the restore needs is taken (NameCollision)", ERROR),
+            422: (
+                "cannot be honoured: SubscriptionNotInScope, NoPointsInRegion, NoCompleteGroup, "
+                "GroupIncomplete, SubnetNotFound, SubnetInOtherRegion, ResourceGroupNotFound, "
+                "NoOsDisk",
+                ERROR,
+            ),
+            502: _AZURE_FAILED,
+        },
+        headers={202: _ACCEPTED_HEADERS},
+    ),
+    Operation(
+        "GET",
+        "restores/{instanceId}",
+        "getRestore",
+        "A restore's status; when done: per disk what was made, the VM, the RTO",
+        responses={
+            200: ("the restore's status", "RunStatus"),
+            400: ("not a possible id (InvalidInstanceId)", ERROR),
+            404: ("no restore with that id (InstanceNotFound)", ERROR),
+        },
+    ),
+    Operation(
+        "POST",
+        "drills",
+        "startDrill",
+        "Run a policy's DR drill now (also run on its drill.schedule)",
+        body="DrillRequest",
+        responses={
+            202: ("the drill was started", "Accepted"),
+            400: ("the body is malformed", ERROR),
+            422: ("UnknownPolicy, or NoDrill (the policy has no drill block)", ERROR),
+            502: _AZURE_FAILED,
+        },
+        headers={202: _ACCEPTED_HEADERS},
+    ),
+    Operation(
+        "GET",
+        "drills",
+        "listDrills",
+        "Every drill, newest first, with its report once it has ended",
+        responses={200: ("the drills", "Drills")},
+    ),
+    Operation(
+        "GET",
+        "drills/{instanceId}",
+        "getDrill",
+        "One drill: per VM the point, its age, restored ids, content check, RTO, cleanup",
+        responses={
+            200: ("the drill's status", "RunStatus"),
+            400: ("not a possible id (InvalidInstanceId)", ERROR),
+            404: ("no drill with that id (InstanceNotFound)", ERROR),
+        },
+    ),
+    Operation(
+        "POST",
+        "failover",
+        "startFailover",
+        "Restore every VM of a policy in the secondary region in recovery order; a dry run "
+        "(the default) answers the plan and creates nothing",
+        body="FailoverRequest",
+        responses={
+            200: ("the dry run's plan", "FailoverPlan"),
+            202: ("the failover was started", "Accepted"),
+            400: ("the body is malformed", ERROR),
+            422: (
+                "UnknownPolicy, SubscriptionNotInScope, NoReplicas, or NothingToRestore",
+                ERROR,
+            ),
+            502: _AZURE_FAILED,
+        },
+        headers={202: _ACCEPTED_HEADERS},
+    ),
+    Operation(
+        "GET",
+        "failover/{instanceId}",
+        "getFailover",
+        "A failover: per VM the point used, its age (RPO achieved), restored ids and RTO",
+        responses={
+            200: ("the failover's status", "RunStatus"),
+            400: ("not a possible id (InvalidInstanceId)", ERROR),
+            404: ("no failover with that id (InstanceNotFound)", ERROR),
         },
     ),
     Operation(

@@ -283,6 +283,22 @@ class Replicate(_Model):
         return name
 
 
+class Drill(_Model):
+    """A DR drill: on ``schedule``, restore ``sample`` VMs' newest replica groups into
+    ``resourceGroup`` (secondary region), verify, measure the RTO, clean up."""
+
+    schedule: Schedule
+    resource_group: StrictStr
+    sample: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    verify_script: StrictStr | None = None
+
+    @field_validator("resource_group")
+    @classmethod
+    def _resource_group_name(cls, name: str) -> str:
+        _check_resource_group(name)
+        return name
+
+
 class Policy(_Model):
     """One protection policy: target, consistency, schedules, retention, replication."""
 
@@ -295,6 +311,7 @@ class Policy(_Model):
     retention: Retention
     replicate: Replicate | None = None
     rpo: Duration | None = None
+    drill: Drill | None = None
     catch_up: Literal["latest", "all"] = "latest"
     time_zone: StrictStr | None = None
 
@@ -477,6 +494,12 @@ class _Reader:
                     self._pydantic_issue(prefix, detail)
                 continue
             self._check_spacing(policy, prefix)
+            if policy.drill is not None and policy.replicate is None:
+                self._add(
+                    (*prefix, "drill"),
+                    "a drill restores replicas in the secondary region, so the policy must "
+                    "also have replicate",
+                )
             valid.append(policy)
         self._check_unique_names(policies)
         if self.issues:

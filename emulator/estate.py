@@ -9,7 +9,9 @@ Seed format (DESIGN "Estate seed"; optional keys marked ``?``)::
                  "osType"? (Linux|Windows),
                  "osDisk": {"sizeGB", "sku"?, "name"?, "tags"?, "blocks"?},
                  "dataDisks": [{"lun", "sizeGB", "sku"?, "name"?, "tags"?, "blocks"?}]}],
-        "disks": [{"name", "sizeGB", "sku"?, "tags"?, "zones"?, "blocks"?, "osType"?}]}]}]}
+        "disks": [{"name", "sizeGB", "sku"?, "tags"?, "zones"?, "blocks"?, "osType"?}],
+        "virtualNetworks": [{"name", "addressPrefix",
+                             "subnets": [{"name", "addressPrefix"}]}]}]}]}
 
 A VM's disks are managed disks in the VM's resource group named ``<vm>-osdisk`` and
 ``<vm>-data-<lun>`` unless a ``name`` is given; ``blocks`` (default 16 for OS disks, 8 for
@@ -31,7 +33,12 @@ if TYPE_CHECKING:
 _FIELDS = {
     "root": ({"subscriptions"}, {"subscriptions"}),
     "subscription": ({"id", "resourceGroups"}, {"id"}),
-    "group": ({"name", "location", "tags", "vms", "disks"}, {"name", "location"}),
+    "group": (
+        {"name", "location", "tags", "vms", "disks", "virtualNetworks"},
+        {"name", "location"},
+    ),
+    "vnet": ({"name", "addressPrefix", "subnets"}, {"name", "addressPrefix"}),
+    "subnet": ({"name", "addressPrefix"}, {"name", "addressPrefix"}),
     "vm": (
         {"name", "tags", "size", "zones", "powerState", "osType", "osDisk", "dataDisks"},
         {"name"},
@@ -96,16 +103,29 @@ def seed(world: World, estate: Any) -> dict[str, list[str]]:
                         )
             for k, disk in enumerate(_list(group, "disks", gwhere)):
                 _check(disk, "disk", f"{gwhere}.disks[{k}]")
+            for k, vnet in enumerate(_list(group, "virtualNetworks", gwhere)):
+                _check(vnet, "vnet", f"{gwhere}.virtualNetworks[{k}]")
+                for n, subnet in enumerate(
+                    _list(vnet, "subnets", f"{gwhere}.virtualNetworks[{k}]")
+                ):
+                    _check(subnet, "subnet", f"{gwhere}.virtualNetworks[{k}].subnets[{n}]")
             plan.append((sub["id"], group))
 
     groups: ResourceGroupsBackend = world.backend("resources")
     compute: ComputeBackends = world.backend("compute")
-    created: dict[str, list[str]] = {"resourceGroups": [], "vms": [], "disks": []}
+    created: dict[str, list[str]] = {
+        "resourceGroups": [],
+        "vms": [],
+        "disks": [],
+        "virtualNetworks": [],
+    }
     for subscription, group in plan:
         rg, _ = groups.create_or_update(
             subscription, group["name"], group["location"], group.get("tags")
         )
         created["resourceGroups"].append(rg.id)
+        for vnet_seed in group.get("virtualNetworks") or []:
+            created["virtualNetworks"].append(_create_vnet(world, subscription, rg, vnet_seed))
         backend = compute[subscription]
         for disk_seed in group.get("disks") or []:
             disk = _create_disk(backend, rg.name, rg.location, disk_seed, 0)
@@ -115,6 +135,22 @@ def seed(world: World, estate: Any) -> dict[str, list[str]]:
             created["vms"].append(vm.id)
             created["disks"].extend(a.disk_id for a in vm.attachments())
     return created
+
+
+def _create_vnet(world: World, subscription: str, rg: Any, spec: dict[str, Any]) -> str:
+    """A virtual network with its subnets (``emulator/network``), as a PUT would make it."""
+    body = {
+        "location": rg.location,
+        "properties": {
+            "addressSpace": {"addressPrefixes": [spec["addressPrefix"]]},
+            "subnets": [
+                {"name": s["name"], "properties": {"addressPrefix": s["addressPrefix"]}}
+                for s in spec.get("subnets") or []
+            ],
+        },
+    }
+    vnet, _ = world.backend("network").put_vnet(subscription, rg.name, spec["name"], body)
+    return str(vnet.id)
 
 
 def _create_disk(

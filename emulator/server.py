@@ -29,7 +29,7 @@ import trustme
 from aiohttp import web
 
 from diskdr.clock import WorldClock
-from emulator import compute, control, eventgrid, locks, resources
+from emulator import compute, control, eventgrid, locks, network, resources
 from emulator.errors import (
     ArmError,
     AuthenticationFailed,
@@ -78,6 +78,7 @@ def create_world(
     world.register_backend("resource_windows", lambda w: ResourceWindows())
     resources.install(world, router)
     compute.install(world, router)
+    network.install(world, router)
     locks.install(world, router)
     eventgrid.install(world, router)
     return world, router

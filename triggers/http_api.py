@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -22,16 +23,28 @@ from diskdr.api import (
     check_resource_id,
     check_subscription,
     parse_backup_request,
+    parse_drill_request,
+    parse_failover_request,
+    parse_restore_request,
 )
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
-from diskdr.compliance import STATUS_ORDER, effective_rpo, evaluate_vm, find_unprotected
+from diskdr.compliance import (
+    STATUS_ORDER,
+    drill_status,
+    effective_rpo,
+    evaluate_vm,
+    find_unprotected,
+    last_drills,
+)
 from diskdr.errors import AzureError, ConfigError, PolicyError, ResourceNotFoundError
 from diskdr.inventory import VmInfo
 from diskdr.naming import format_slot
 from diskdr.openapi import ROUTE_PREFIX, openapi_document
-from diskdr.policy import Policy
+from diskdr.policy import AZURE_REGIONS, Policy
+from diskdr.restore import run_id, waves
 from diskdr.restore_points import uses_restore_points
+from diskdr.restore_steps import get_restore_steps
 from diskdr.service import Service, get_service
 
 bp = df.Blueprint()
@@ -318,8 +331,11 @@ async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
 
 # --- GET /api/compliance ----------------------------------------------------------------------
 @bp.route(route="compliance", methods=["GET"])
+@bp.durable_client_input(client_name="client")
 @telemetry.traced("http.compliance")
-async def compliance(req: func.HttpRequest) -> func.HttpResponse:
+async def compliance(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
     """Per protected VM: newest usable point per region, its age against the RPO, a status."""
     try:
         wanted = req.params.get("status")
@@ -330,7 +346,8 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
                 f"status: expected one of {', '.join(STATUS_ORDER)}",
                 "status",
             )
-        report = await asyncio.to_thread(compliance_report, get_service())
+        drills = await drill_reports(client)
+        report = await asyncio.to_thread(compliance_report, get_service(), drills)
     except Exception as error:
         return error_response(error)
     telemetry.record_compliance(report["vms"])  # the RPO gauge observes the newest report
@@ -339,27 +356,296 @@ async def compliance(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(report)
 
 
-def compliance_report(service: Service) -> dict[str, Any]:
+def compliance_report(
+    service: Service, drills: list[tuple[str, dict]] | None = None
+) -> dict[str, Any]:
+    """Per VM: its points' age against the RPO, and its last DR drill (``drills``: the
+    finished drill reports, for policies with a ``drill`` block)."""
     now = utc_now()
+    last = last_drills(drills or [])
     points = service.all_points()
     listed = service.all_vms()
     seen: set[str] = set()
     results = []
     for policy in service.policies().policies:
         rpo = effective_rpo(policy, now)
-        for vm in service.vms_for_policy(policy, listed):
+        selected = service.vms_for_policy(policy, listed)
+        for vm in selected:
             if vm.id.lower() in seen:  # a VM belongs to the first policy that selects it
                 continue
             seen.add(vm.id.lower())
-            results.append(evaluate_vm(vm, policy, points, now, rpo))
+            result = evaluate_vm(vm, policy, points, now, rpo)
+            drill = drill_status(policy, len(selected), last.get(vm.id.lower()), now)
+            results.append(replace(result, drill=drill))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
-    gaps = find_unprotected(listed, service.policy_for_vm, service.protected_vm, points)
+    failed_drills = {
+        vm: f"drill {record.drill_id}: content check {record.content_check}"
+        for vm, record in last.items()
+        if not record.passed
+    }
+    gaps = find_unprotected(
+        listed, service.policy_for_vm, service.protected_vm, points, failed_drills
+    )
     return {
         "generatedAt": now.isoformat(),
         "summary": summary,
         "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
         "unprotected": [gap.to_dict() for gap in gaps],
     }
+
+
+# --- recovery: restores, drills, failovers ---------------------------------------------------
+async def _start_once(
+    client: df.DurableOrchestrationClient, name: str, instance_id: str, payload: Any
+) -> None:
+    """Start ``name`` as ``instance_id`` unless it exists (a retried request joins it)."""
+    status = await client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        await client.start_new(name, instance_id, payload)
+
+
+async def _instance(
+    client: df.DurableOrchestrationClient, instance_id: str, name: str, what: str
+) -> func.HttpResponse:
+    try:
+        check_instance_id(instance_id)
+        status = await client.get_status(instance_id)
+    except Exception as error:
+        return error_response(error)
+    if status is None or status.runtime_status is None or status.name != name:
+        return error_response(
+            ApiError(404, "InstanceNotFound", f"no {what} with id {instance_id!r}", "instanceId")
+        )
+    return json_response(_status_body(status))
+
+
+def _status_body(status: Any) -> dict[str, Any]:
+    return {
+        "id": status.instance_id,
+        "instanceId": status.instance_id,
+        "name": status.name,
+        "runtimeStatus": status.runtime_status.value,
+        "createdTime": status.created_time,
+        "lastUpdatedTime": status.last_updated_time,
+        "customStatus": status.custom_status,
+        "output": status.output,
+    }
+
+
+@bp.route(route="restores", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_restore")
+async def start_restore(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Restore a VM's group (disks, or a new VM) from the primary or secondary region."""
+    try:
+        steps = get_restore_steps()
+        request = parse_restore_request(
+            req.get_body(), steps.service.settings.subscription_ids, AZURE_REGIONS
+        )
+        plan = await asyncio.to_thread(steps.plan_request, request, utc_now())
+        await _start_once(client, "restore", plan.run_id, plan.to_dict())
+    except Exception as error:
+        return error_response(error)
+    return accepted_response(req, f"restores/{plan.run_id}", {"id": plan.run_id, **plan.summary()})
+
+
+@bp.route(route="restores/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_restore")
+async def get_restore(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """A restore's status; its output (restored ids, per-disk errors, RTO) when done."""
+    return await _instance(client, req.route_params.get("instanceId", ""), "restore", "restore")
+
+
+@bp.route(route="drills", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_drill_now")
+async def start_drill_now(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Run a policy's DR drill now (``vms``: how many VMs, default the policy's sample)."""
+    try:
+        service = get_service()
+        policies = await asyncio.to_thread(service.policies)
+        name, count = parse_drill_request(req.get_body(), [p.name for p in policies.policies])
+        policy = policies.get(name)
+        now = utc_now()
+        instance_id = f"drill-{policy.name}-{now:%Y%m%dt%H%M%S}"
+        job = await start_drill(client, policy, count, instance_id, now, "on-demand")
+    except Exception as error:
+        return error_response(error)
+    return accepted_response(
+        req, f"drills/{instance_id}", {"id": instance_id, "vms": [p["vmId"] for p in job["plans"]]}
+    )
+
+
+async def start_drill(
+    client: df.DurableOrchestrationClient,
+    policy: Policy,
+    count: int | None,
+    instance_id: str,
+    now: datetime,
+    trigger: str,
+) -> dict[str, Any]:
+    """Plan a drill of ``policy`` (the least recently drilled VMs first) and start it."""
+    if policy.drill is None or policy.replicate is None:
+        raise ApiError(
+            422, "NoDrill", f"policy {policy.name} has no drill block (docs/policy.md)", "policy"
+        )
+    history = await drill_reports(client)
+    last = {vm: record.drilled_at for vm, record in last_drills(history).items()}
+    plans, refused = await asyncio.to_thread(
+        get_restore_steps().plan_drill,
+        policy,
+        count or policy.drill.sample,
+        last,
+        instance_id,
+        now,
+    )
+    job = {
+        "policy": policy.name,
+        "region": policy.replicate.region,
+        "resourceGroup": policy.drill.resource_group,
+        "trigger": trigger,
+        "requestedAt": now.isoformat(),
+        "plans": [plan.to_dict() for plan in plans],
+        "refused": [
+            {**r, "contentCheck": "skipped", "cleanedUp": True, "restoredDiskIds": []}
+            for r in refused
+        ],
+    }
+    await _start_once(client, "drill", instance_id, job)
+    return job
+
+
+async def drill_reports(client: df.DurableOrchestrationClient) -> list[tuple[str, dict]]:
+    """(id, output) of every finished drill, newest first."""
+    statuses = await client.get_status_all()
+    drills = [
+        s for s in statuses
+        if s.name == "drill" and ":" not in s.instance_id and isinstance(s.output, dict)
+    ]  # fmt: skip
+    drills.sort(key=lambda s: s.created_time or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return [(s.instance_id, s.output) for s in drills]
+
+
+@bp.route(route="drills", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.list_drills")
+async def list_drills(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Every drill (newest first) with its report when finished."""
+    try:
+        statuses = await client.get_status_all()
+    except Exception as error:
+        return error_response(error)
+    drills = [s for s in statuses if s.name == "drill" and ":" not in s.instance_id]
+    drills.sort(key=lambda s: s.instance_id, reverse=True)
+    return json_response({"drills": [_status_body(s) for s in drills]})
+
+
+@bp.route(route="drills/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_drill")
+async def get_drill(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """One drill: per VM the point, restored ids, content check, RTO and cleanup."""
+    return await _instance(client, req.route_params.get("instanceId", ""), "drill", "drill")
+
+
+@bp.route(route="failover", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.start_failover")
+async def start_failover(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Restore every VM of a policy in the secondary region, in recovery order; a dry run
+    (the default) answers 200 with the plan and creates nothing."""
+    try:
+        steps = get_restore_steps()
+        service = steps.service
+        policies = await asyncio.to_thread(service.policies)
+        request = parse_failover_request(
+            req.get_body(),
+            service.settings.subscription_ids,
+            [p.name for p in policies.policies],
+            AZURE_REGIONS,
+        )
+        policy = policies.get(request.policy)
+        now = utc_now()
+        instance_id = run_id(
+            "failover",
+            policy.name,
+            request.region or "",
+            request.resource_group,
+            request.subnet_id or "",
+            f"{now:%Y%m%dT%H%M}",
+        )
+        plans, refused = await asyncio.to_thread(
+            steps.plan_policy,
+            policy,
+            run=instance_id,
+            resource_group=request.resource_group,
+            mode="vm" if request.subnet_id else "disks",
+            now=now,
+            region=request.region,
+            subnet_id=request.subnet_id,
+            keep_names=True,
+        )
+        assert policy.replicate is not None  # plan_policy refuses a policy without it
+        region = request.region or policy.replicate.region
+        if request.dry_run:
+            ordered = [plan.summary() for wave in waves(plans) for plan in wave]
+            return json_response(
+                {
+                    "dryRun": True,
+                    "policy": policy.name,
+                    "region": region,
+                    "resourceGroup": request.resource_group,
+                    "vms": ordered,
+                    "refused": refused,
+                }
+            )
+        if not plans:
+            raise ApiError(
+                422,
+                "NothingToRestore",
+                f"no VM of policy {policy.name} can be restored in {region}: "
+                + "; ".join(f"{r['vmId']}: {r['error']['message']}" for r in refused[:3]),
+                "policy",
+            )
+        job = {
+            "policy": policy.name,
+            "region": region,
+            "resourceGroup": request.resource_group,
+            "requestedAt": now.isoformat(),
+            "plans": [plan.to_dict() for plan in plans],
+            "refused": refused,
+        }
+        await _start_once(client, "failover", instance_id, job)
+    except Exception as error:
+        return error_response(error)
+    return accepted_response(
+        req,
+        f"failover/{instance_id}",
+        {"id": instance_id, "dryRun": False, "vms": [p.vm_id for p in plans], "refused": refused},
+    )
+
+
+@bp.route(route="failover/{instanceId}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+@telemetry.traced("http.get_failover")
+async def get_failover(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """A failover: per VM the point used, its age (RPO achieved), restored ids and RTO."""
+    return await _instance(client, req.route_params.get("instanceId", ""), "failover", "failover")
 
 
 # --- GET /api/openapi.json ----------------------------------------------------------------------

@@ -5,8 +5,9 @@ sample estate (6 VMs, 16 disks, Premium SSD and Premium SSD v2, two regions; one
 protected by VM restore points), simulates
 guest writes between slots, lets the scheduler take several hourly slots (snapshots,
 cross-region copies, pruning), makes one on-demand backup over HTTP, prints what diskdr
-did, restores a secondary-region point to a new disk and checks its content against the
-source disk at that slot, and ends with the operator's view: `diskdr compliance` over the
+did, then recovers over the HTTP API: restores vm-web-1 from a secondary-region group and
+checks the restored disks against the source disks at that slot, runs a DR drill and
+plans a regional failover (dry run); and ends with the operator's view: `diskdr compliance` over the
 HTTP API. Exits non-zero if any check fails.
 """
 
@@ -22,10 +23,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from diskdr.azure.clients import Clients
-from diskdr.azure.compute import ComputePort
 from diskdr.naming import format_slot
-from diskdr.settings import Settings
 from twin.estate import sample_estate
 from twin.harness import SUBSCRIPTION, Twin
 
@@ -70,6 +68,8 @@ class Demo:
             self.on_demand()
             self.report()
             self.restore_check()
+            self.drill()
+            self.failover_plan()
             self.stats()
             self.cli_compliance()
         finally:
@@ -235,43 +235,98 @@ class Demo:
                 f"compliance: {len(compliance['vms'])} VMs, unprotected {unprotected}"
             )
 
+    def wait_run(self, route: str, instance_id: str) -> dict[str, Any] | None:
+        """Poll ``GET /api/{route}/{id}`` until the run ends; its output (None: it did not)."""
+        while time.monotonic() < self.deadline:
+            _, status = self.twin.http("GET", f"/api/{route}/{instance_id}")
+            if status["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+                if status["runtimeStatus"] != "Completed":
+                    self.failures.append(f"{route}/{instance_id} ended {status['runtimeStatus']}")
+                    return None
+                return dict(status["output"])
+            time.sleep(0.2)
+        self.failures.append(f"{route}/{instance_id} did not end before the deadline")
+        return None
+
     def restore_check(self) -> None:
-        say("\nRestore: a disk from a secondary-region point, checked against its source")
-        twin = self.twin
-        settings = Settings.from_env(twin.app_settings())
-        port = ComputePort(Clients(settings))
-        source_disk = next(d for d in self.disk_ids if d.endswith("/vm-web-1-data-0"))
-        replicas = [
-            p
-            for p in port.list_points(SUBSCRIPTION).points
-            if p.role == "replica"
-            and p.state == "usable"
-            and p.disk_id == source_disk.lower()
-            and format_slot(p.slot) in self.digest_at_slot
-        ]
-        if not replicas:
-            self.failures.append("no usable replica of vm-web-1-data-0 with a recorded slot")
+        """POST /api/restores: vm-web-1's oldest recorded slot from the secondary region."""
+        _, listing = self.twin.http("GET", f"/api/recovery-points?vmId={self.vm_id('vm-web-1')}")
+        complete = sorted(
+            g["slot"]
+            for g in listing["groups"]
+            if g["region"] == "westus2" and g["usable"] == g["points"] > 0
+            and g["slot"] in self.digest_at_slot
+        )  # fmt: skip
+        if not complete:
+            self.failures.append("no complete westus2 group of vm-web-1 with recorded digests")
             return
-        replica = min(replicas, key=lambda p: p.slot)
-        slot = format_slot(replica.slot)
-        disk = port.create_disk_from_point(
-            replica.id,
-            resource_group="rg-diskdr-westus2",
-            name=f"restored-web-1-data-0-{replica.slot:%Y%m%dT%H%M}",
-            region=replica.region,
-        )
-        restored = twin.control.content(disk.id)["digest"]
-        expected = self.digest_at_slot[slot][source_disk]
-        now = twin.control.content(source_disk)["digest"]
-        say(f"  point    {replica.name} (westus2, slot {slot})")
-        say(f"  restored {disk.id}")
-        say(f"  digest of the restored disk      {restored}")
-        say(f"  digest of the source at {slot} {expected}")
-        say(f"  digest of the source now         {now}")
-        if restored != expected:
-            self.failures.append("the restored disk does not hold the source's content at its slot")
-        else:
-            say("  OK: the restored disk holds exactly the source disk's content at that slot")
+        slot = complete[0]  # the oldest replica still kept: the source has changed since
+        body = {
+            "vmId": self.vm_id("vm-web-1"),
+            "slot": slot,
+            "region": "westus2",
+            "resourceGroup": "rg-diskdr-restore",
+        }
+        say(f"\nRestore over HTTP: POST /api/restores (vm-web-1, slot {slot}, from westus2)")
+        status, accepted = self.twin.http("POST", "/api/restores", body)
+        if status != 202:
+            self.failures.append(f"restore answered {status}: {accepted}")
+            return
+        output = self.wait_run("restores", accepted["id"])
+        if output is None:
+            return
+        say(f"  {output['phase']}, RTO {output['rtoSeconds']} s (world), slot {output['slot']}")
+        for disk in output["disks"]:
+            source = disk["sourceDiskId"]
+            restored = self.twin.control.content(disk["restoredDiskId"])["digest"]
+            expected = {k.lower(): v for k, v in self.digest_at_slot[slot].items()}.get(
+                source.lower()
+            )
+            now = self.twin.control.content(source)["digest"]
+            same = (
+                "= the source at the slot" if restored == expected else "!= the source at the slot"
+            )
+            changed = "(the source has changed since)" if now != restored else ""
+            say(f"  {disk['restoredDiskId'].rsplit('/', 1)[1]:<38} {same} {changed}")
+            if restored != expected:
+                self.failures.append(f"{disk['restoredDiskId']} does not hold its slot's content")
+
+    def drill(self) -> None:
+        say("\nDR drill over HTTP: POST /api/drills {'policy': 'gold', 'vms': 2}")
+        status, accepted = self.twin.http("POST", "/api/drills", {"policy": "gold", "vms": 2})
+        if status != 202:
+            self.failures.append(f"drill answered {status}: {accepted}")
+            return
+        output = self.wait_run("drills", accepted["id"])
+        if output is None:
+            return
+        say(f"  {output['phase']} in {output['region']} ({output['resourceGroup']})")
+        for vm in output["vms"]:
+            say(
+                f"  {vm['vmId'].rsplit('/', 1)[1]:<9} slot {vm['slot'][:16]}  point age "
+                f"{vm['pointAgeSeconds'] / 60:.0f} min  content {vm['contentCheck']}  RTO "
+                f"{vm['rtoSeconds']} s  cleaned up {vm['cleanedUp']}"
+            )
+            if vm["contentCheck"] != "passed" or not vm["cleanedUp"]:
+                self.failures.append(f"drill of {vm['vmId']}: {vm}")
+
+    def failover_plan(self) -> None:
+        say("\nFailover dry run: POST /api/failover {'policy': 'gold', 'resourceGroup': ...}")
+        body = {"policy": "gold", "resourceGroup": "rg-diskdr-failover"}
+        status, plan = self.twin.http("POST", "/api/failover", body)
+        if status != 200 or not plan.get("dryRun"):
+            self.failures.append(f"failover dry run answered {status}: {plan}")
+            return
+        for vm in plan["vms"]:
+            say(
+                f"  order {vm['order']:<5} {vm['vmId'].rsplit('/', 1)[1]:<9} from {vm['slot']} "
+                f"(RPO achieved {vm['pointAgeSeconds'] / 60:.0f} min), would create "
+                f"{len(vm['wouldCreate'])} disks"
+            )
+        for refused in plan["refused"]:
+            say(f"  cannot restore {refused['vmId']}: {refused['error']['message']}")
+        if not plan["vms"]:
+            self.failures.append("the failover plan restores nothing")
 
     def stats(self) -> None:
         stats = self.twin.control.stats()

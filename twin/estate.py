@@ -67,6 +67,10 @@ def sample_estate(subscription: str = SUBSCRIPTION) -> dict[str, Any]:
                         ],
                     },
                     {"name": "rg-diskdr-westus2", "location": "westus2"},
+                    # Where the demo restores, drills and would fail over to.
+                    {"name": "rg-diskdr-restore", "location": "westus2"},
+                    {"name": "rg-diskdr-drill", "location": "westus2"},
+                    {"name": "rg-diskdr-failover", "location": "westus2"},
                 ],
             }
         ]

@@ -17,7 +17,16 @@ ROLE_FILE = INFRA / "scope" / "diskdr-role.json"
 # with the call that needs it and the source. Add an entry here when one is found; today
 # every such check (the source disk or snapshot of a create, the VM of a restore point) is
 # a read diskdr's own calls already need.
-LINKED: dict[str, str] = {}
+LINKED: dict[str, str] = {
+    # A NIC created in a subnet (diskdr/azure/restore.py begin_nic); Learn "Azure
+    # permissions for Networking": creating a NIC needs join on the subnet.
+    "Microsoft.Network/virtualNetworks/subnets/join/action": (
+        "network_interfaces.begin_create_or_update"
+    ),
+    # A VM created with a NIC (begin_vm); Learn "Azure permissions for Networking": a VM
+    # that uses a NIC needs join on the NIC.
+    "Microsoft.Network/networkInterfaces/join/action": "virtual_machines.begin_create_or_update",
+}
 
 
 def role_actions() -> set[str]:
