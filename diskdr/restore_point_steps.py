@@ -62,13 +62,19 @@ class RestorePointSteps:
                 tags=job.collection_tags,
             )
             mine = next((p for p in points if p.name.lower() == job.name.lower()), None)
-            if mine is not None and mine.provisioning != "failed":
+            if mine is not None and mine.provisioning not in ("failed", "deleting"):
                 log.info("adopting existing restore point %s (%s)", job.name, mine.provisioning)
                 return self._taken(collection, mine.id)
             if mine is not None:
-                log.warning("deleting failed restore point %s before making it again", job.name)
-                self.port.delete(mine.id)
-                points = [p for p in points if p is not mine]
+                # Deleting is only started (no activity waits on Azure): the name is free
+                # once the delete's operation ends, so this take asks to be run again.
+                if mine.provisioning == "failed":
+                    log.warning("deleting failed restore point %s to make it again", job.name)
+                    self.port.delete(mine.id)
+                message = f"a failed restore point {job.name} is being deleted; made again next"
+                return RestorePointTake(
+                    error=Failure(message, code="FailedPointBeingDeleted", transient=True)
+                )
             refusal = admission(points, job.mode, utc_now(), vm.name)
             if refusal is not None:
                 log.info("restore point of %s not requested: %s", vm.id, refusal.message)

@@ -31,6 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="real Unix time at which world and real time agree (default: now)",
     )
     parser.add_argument("--throttle", action="store_true", help="refuse requests over ARM's limits")
+    parser.add_argument(
+        "--lro-hints",
+        action="store_true",
+        help="fast mode: DiskRP LROs send Retry-After hints too (Azure sends none)",
+    )
     parser.add_argument("--page-size", type=int, default=100, help="items per list page")
     parser.add_argument("--seed", type=int, default=None, help="seed of the content RNG")
     parser.add_argument("--log-level", default="INFO", help="DEBUG logs every request")
@@ -53,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         throttle=args.throttle,
         page_size=args.page_size,
         seed=args.seed,
+        lro_hints=args.lro_hints,
     )
 
     def ready(line: str) -> None:

@@ -196,6 +196,7 @@ _CONFIG_FIELDS = {
     "backgroundCopy",
     "buckets",
     "armRegion",
+    "lroHints",
 }
 _LIMIT_FIELDS = {
     "incrementalSnapshotsPerDisk": "incremental_snapshots_per_disk",
@@ -225,6 +226,7 @@ def config_json(world: World) -> dict[str, Any]:
         },
         "buckets": {k: {"burst": b.burst, "rate": b.rate} for k, b in c.buckets.items()},
         "armRegion": c.arm_region,
+        "lroHints": c.lro_hints,
     }
 
 
@@ -308,6 +310,10 @@ def set_config(request: ControlRequest) -> Any:
         if not isinstance(region, str) or not region:
             raise InvalidParameter("armRegion must be a region name.", target="armRegion")
         updates.append(lambda: setattr(c, "arm_region", region))
+    if "lroHints" in body:
+        if not isinstance(body["lroHints"], bool):
+            raise InvalidParameter("lroHints must be true or false.", target="lroHints")
+        updates.append(lambda: setattr(c, "lro_hints", body["lroHints"]))
     for update in updates:
         update()
     return config_json(request.world)

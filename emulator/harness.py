@@ -133,6 +133,7 @@ class EmulatorServer:
         *,
         time_scale: float = 1.0,
         throttle: bool = False,
+        lro_hints: bool = False,
         page_size: int | None = None,
         clock_anchor: float | None = None,
         state_dir: str | Path | None = None,
@@ -143,6 +144,7 @@ class EmulatorServer:
     ) -> None:
         self.time_scale = time_scale
         self.throttle = throttle
+        self.lro_hints = lro_hints
         self.page_size = page_size
         self.clock_anchor = clock_anchor
         self.state_dir = Path(state_dir) if state_dir is not None else None
@@ -191,6 +193,8 @@ class EmulatorServer:
         ]
         if self.throttle:
             command.append("--throttle")
+        if self.lro_hints:
+            command.append("--lro-hints")
         if self.page_size is not None:
             command += ["--page-size", str(self.page_size)]
         if self.seed is not None:

@@ -8,7 +8,10 @@ Clients follow the ``Azure-AsyncOperation`` header to an ARM ``OperationStatusRe
 (``monitor=true``) to the operation's result, both under
 ``/subscriptions/{s}/providers/Microsoft.Compute/locations/{region}/operations/{id}``.
 
-Polling hints: ``retry-after-ms`` is the real time left (so the SDK polls promptly under a
+Polling hints: DiskRP (disks, snapshots, disk restore points) sends none, as Azure does
+(captured answers in azure-powershell#11464: ``Location`` + ``Azure-AsyncOperation``, no
+``Retry-After``), unless the config's ``lroHints`` fast mode is on. Other providers, and
+DiskRP in fast mode: ``retry-after-ms`` is the real time left (so the SDK polls promptly under a
 time scale), capped at ``MAX_POLL_WORLD_SECONDS`` of world time; ``Retry-After`` is the same
 hint in whole real seconds, at least 1 at scale 1 and left out when it would round to 0
 (azure-core treats ``Retry-After: 0`` as "no hint" and falls back to its 30 s default).
@@ -179,8 +182,20 @@ def retry_hint(clock: WorldClock, world_seconds: float) -> dict[str, str]:
     return headers
 
 
+# DiskRP's operations (the spec's operationId prefixes): answered without polling hints.
+DISK_RP_OPERATIONS = ("Disks_", "Snapshots_", "DiskRestorePoint_")
+
+
+def sends_hints(world: World, op: Operation) -> bool:
+    """Whether ``op``'s answers carry polling hints (not DiskRP's, unless in fast mode)."""
+    return world.config.lro_hints or not op.operation_id.startswith(DISK_RP_OPERATIONS)
+
+
 def poll_hint(world: World, op: Operation) -> dict[str, str]:
-    """When a client polling ``op`` should look again: when it ends, at most 30 world s."""
+    """When a client polling ``op`` should look again: when it ends, at most 30 world s;
+    nothing for DiskRP's operations outside fast mode (see the module docstring)."""
+    if not sends_hints(world, op):
+        return {}
     remaining_world = max(0.0, op.end - world.now())
     return retry_hint(world.clock, min(remaining_world, MAX_POLL_WORLD_SECONDS))
 

@@ -67,9 +67,10 @@ def create_world(
     throttle: bool = False,
     page_size: int = 100,
     seed: int | None = None,
+    lro_hints: bool = False,
 ) -> tuple[World, Router]:
     """A world with every provider installed, and the route table that serves it."""
-    config = Config(page_size=page_size, throttle=throttle)
+    config = Config(page_size=page_size, throttle=throttle, lro_hints=lro_hints)
     world = World(WorldClock(time_scale, clock_anchor), config, seed=seed)
     router = Router()
     world.register_backend("operations", Operations)

@@ -119,6 +119,10 @@ class Config:
     )
     # ARM serves a client from one regional instance; its buckets are per that region.
     arm_region: str = "eastus"
+    # Fast mode: DiskRP's LROs also carry Retry-After / retry-after-ms polling hints. Azure
+    # sends none (azure-powershell#11464), so an SDK poller waits its 30 s default between
+    # polls; the emulator's own tests turn this on so their `.result()` calls end promptly.
+    lro_hints: bool = False
 
     def lro(self, operation_id: str) -> float:
         return self.lro_seconds.get(operation_id, 0.0)

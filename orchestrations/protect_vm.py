@@ -105,7 +105,7 @@ def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> Dis
     point = latest.get(outcome.point.id, outcome.point)
     if point is None:
         failure = Failure("the point vanished while waiting for it", code="NotFound")
-        return DiskOutcome(outcome.disk_id, outcome.disk_name, outcome.lun, None, failure)
+        return replace(outcome, point=None, error=failure)
     error = outcome.error
     if point.state == "failed":
         error = Failure("the point failed while completing", code=point.error_code)
@@ -113,7 +113,8 @@ def settle(outcome: DiskOutcome, latest: dict[str, RecoveryPoint | None]) -> Dis
         error = Failure(
             f"the point was still {point.state} at the group deadline", code="DeadlineExceeded"
         )
-    return DiskOutcome(outcome.disk_id, outcome.disk_name, outcome.lun, point, error)
+    # ``replace`` keeps the take's audit trail (its writes) with the settled point.
+    return replace(outcome, point=point, error=error)
 
 
 def recover(context, jobs, outcomes):

@@ -4,20 +4,26 @@ Velero-style: VMs in scope and their disks, create a point, read a point's state
 cross-region copy, delete a point, list our points, create a disk from a point. Every call
 is idempotent where Azure lets it be (deterministic names; an existing point with our tags
 is adopted), and every failure becomes a :class:`diskdr.errors.AzureError` carrying the
-Azure error code and the request id. Retries, ``Retry-After`` and LRO polling are the
-SDK's.
+Azure error code and the request id. Retries and ``Retry-After`` are the SDK's.
+
+No call waits for a long-running operation: DiskRP answers its LROs without
+``Retry-After`` (azure-powershell#11464), so an SDK poller would sleep 30 s per poll inside
+an activity. Creates and deletes go out with ``polling=False`` and return what Azure
+accepted (:func:`accepted`); orchestrations observe completion by reading the resource on
+durable timers, and a create whose answer was lost is found again by its name.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import AzureError as SdkError
 from azure.core.exceptions import HttpResponseError
+from azure.core.polling import LROPoller
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import (
     CreationData,
@@ -47,6 +53,21 @@ log = logging.getLogger(__name__)
 # snapshots of a disk; seen in azure-sdk-for-python#14282). Retrying does not help.
 LIMIT_CODES = frozenset({"SnapshotsLimitReached"})
 _USABLE_ACCESS_STATES = {"available", "instantaccess", "availablewithinstantaccess"}
+# Points of one resource group read with a listing from this many on, until a listing
+# of the group says how many pages (reads) it takes.
+LIST_FROM_POINTS = 2
+# Given to every begin_* call: start the operation, never poll it (module docstring).
+NO_POLLING: dict[str, Any] = {"polling": False}
+
+T = TypeVar("T")
+
+
+def accepted(poller: LROPoller[T]) -> T:
+    """What Azure answered when it accepted a long-running request started with
+    ``polling=False``: azure-core's ``NoPolling`` keeps that first answer and deserializes it
+    here without sending anything (a snapshot or disk as accepted, ``provisioningState``
+    ``Updating`` while the operation runs; None for a delete)."""
+    return poller.polling_method().resource()
 
 
 def azure_error(error: HttpResponseError, action: str) -> AzureError:
@@ -135,6 +156,8 @@ class ComputePort:
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
         self.install_id = clients.settings.install_id
+        # (subscription, resource group) -> pages its last snapshot listing took.
+        self._group_pages: dict[tuple[str, str], int] = {}
 
     def _compute(self, subscription_id: str) -> ComputeManagementClient:
         return self._clients.compute(subscription_id)
@@ -210,6 +233,32 @@ class ComputePort:
         snapshot = self._get_snapshot(point_id)
         return None if snapshot is None else to_recovery_point(snapshot, self.install_id)
 
+    def read_points(
+        self, subscription_id: str, resource_group: str, point_ids: Sequence[str]
+    ) -> dict[str, RecoveryPoint | None]:
+        """The states of points of one resource group (None: gone), with as few reads as
+        Azure allows: one paged listing of the group's snapshots, shared by all the points,
+        unless a GET per point costs fewer reads (fewer points than the pages the group's
+        last listing took)."""
+        key = (subscription_id.lower(), resource_group.lower())
+        if len(point_ids) < self._group_pages.get(key, LIST_FROM_POINTS):
+            return {point_id: self.get_point(point_id) for point_id in point_ids}
+        compute = self._compute(subscription_id)
+        found: dict[str, Snapshot] = {}
+        pages = 0
+        with azure_call(f"list snapshots of resource group {resource_group}"):
+            for page in compute.snapshots.list_by_resource_group(resource_group).by_page():
+                pages += 1
+                found.update((s.id.lower(), s) for s in page if s.id)
+        self._group_pages[key] = max(1, pages)
+        states: dict[str, RecoveryPoint | None] = {}
+        for point_id in point_ids:
+            snapshot = found.get(point_id.lower())
+            states[point_id] = (
+                None if snapshot is None else to_recovery_point(snapshot, self.install_id)
+            )
+        return states
+
     def _get_snapshot(self, snapshot_id: str) -> Snapshot | None:
         parts = parse_resource_id(snapshot_id)
         compute = self._compute(parts.subscription_id)
@@ -232,8 +281,8 @@ class ComputePort:
         """Create an incremental snapshot (from a disk, or a CopyStart copy), idempotently.
 
         An existing snapshot of that name with our tags is adopted; one that ``Failed`` is
-        deleted and made again; one that is not ours is never touched (ConflictError).
-        A create that fails with a ``Failed`` snapshot left behind deletes that leftover.
+        deleted and a transient error asks to be called again once it is gone; one that is
+        not ours is never touched (ConflictError). Returns the point as Azure accepted it.
         """
         compute = self._compute(subscription_id)
         snapshot_id = snapshot_resource_id(subscription_id, resource_group, name)
@@ -246,41 +295,37 @@ class ComputePort:
                     code="NameOwnedByOther",
                     status=409,
                 )
-            point = to_recovery_point(existing, self.install_id)
+            deleting = (existing.provisioning_state or "").lower() == "deleting"
+            point = None if deleting else to_recovery_point(existing, self.install_id)
             if point is not None and point.state != "failed":
                 log.info("adopting existing point %s (%s)", name, point.state)
                 return point
-            log.warning("deleting failed point %s before making it again", name)
-            self.delete_point(snapshot_id)
+            if not deleting:
+                log.warning("deleting failed point %s before making it again", name)
+                self.delete_point(snapshot_id)
+            # The name is free only once the delete's operation ends: ask again later
+            # (status None reads as transient, so the orchestration retries with backoff).
+            raise AzureError(
+                f"create snapshot {name}: a failed snapshot of that name is being deleted; "
+                "it will be made again",
+                code="FailedPointBeingDeleted",
+            )
         body = Snapshot(
             location=region,
             properties=SnapshotProperties(creation_data=creation, incremental=True),
             tags=dict(tags),
         )
-        try:
-            with azure_call(f"create snapshot {name}"):
-                compute.snapshots.begin_create_or_update(resource_group, name, body).result()
-        except AzureError:
-            self._clean_up_failed(snapshot_id)
-            raise
-        created = self._get_snapshot(snapshot_id)
-        point = None if created is None else to_recovery_point(created, self.install_id)
-        if point is None:
-            raise AzureError(
-                f"create snapshot {name}: not found, or not ours, right after creation"
+        with azure_call(f"create snapshot {name}"):
+            created = accepted(
+                compute.snapshots.begin_create_or_update(resource_group, name, body, **NO_POLLING)
             )
+        # The point as accepted (usually ``creating``): the orchestration reads it again on
+        # durable timers. A create that fails later (e.g. ``SnapshotsLimitReached``) leaves
+        # a ``Failed`` snapshot, which reads as a failed point and is removed by pruning.
+        point = to_recovery_point(created, self.install_id)
+        if point is None:
+            raise AzureError(f"create snapshot {name}: Azure's answer does not carry our tags")
         return point
-
-    def _clean_up_failed(self, snapshot_id: str) -> None:
-        """Delete the ``Failed`` snapshot a refused create leaves behind (best effort: the
-        create's own error is what the caller reports)."""
-        try:
-            leftover = self._get_snapshot(snapshot_id)
-            if leftover is not None and snapshot_state(leftover)[0] == "failed":
-                log.warning("deleting the failed snapshot %s left by a refused create", snapshot_id)
-                self.delete_point(snapshot_id)
-        except (AzureError, PointTagsError) as error:
-            log.warning("could not clean up %s: %s", snapshot_id, error)
 
     def delete_point(self, point_id: str) -> bool:
         """Delete one of our points, re-reading it first: refuses anything without our owner
@@ -307,9 +352,11 @@ class ComputePort:
         parts = parse_resource_id(point_id)
         try:
             with azure_call(f"delete snapshot {point_id}"):
+                # Accepted is enough: the snapshot is gone from listings once the operation
+                # ends, and a second delete of a deleting snapshot is harmless.
                 self._compute(parts.subscription_id).snapshots.begin_delete(
-                    parts.resource_group, parts.name
-                ).result()
+                    parts.resource_group, parts.name, **NO_POLLING
+                )
         except ResourceNotFoundError:
             return False
         return True
@@ -352,7 +399,8 @@ class ComputePort:
         sku: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> DiskInfo:
-        """A new managed disk with the content of a point (same region as the point)."""
+        """Start a new managed disk with the content of a point (same region as the point);
+        the disk as accepted (``provisioningState`` ``Updating`` until its operation ends)."""
         parts = parse_resource_id(point_id)
         compute = self._compute(parts.subscription_id)
         body = Disk(
@@ -364,7 +412,9 @@ class ComputePort:
             tags=dict(tags or {}),
         )
         with azure_call(f"create disk {name} from {point_id}"):
-            disk = compute.disks.begin_create_or_update(resource_group, name, body).result()
+            disk = accepted(
+                compute.disks.begin_create_or_update(resource_group, name, body, **NO_POLLING)
+            )
         return _disk_info(disk, lun=None)
 
 

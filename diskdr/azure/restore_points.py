@@ -36,7 +36,7 @@ from azure.mgmt.compute.models import (
 )
 
 from diskdr.azure.clients import Clients
-from diskdr.azure.compute import azure_call, azure_error
+from diskdr.azure.compute import NO_POLLING, azure_call, azure_error
 from diskdr.errors import (
     AzureError,
     ConflictError,
@@ -216,10 +216,11 @@ class RestorePointPort:
     def create(
         self, collection: CollectionView, name: str, *, mode: str, exclude_disk_ids: Iterable[str]
     ) -> None:
-        """Create a VM restore point and wait for its operation (SDK poller).
+        """Start creating a VM restore point (Azure answers 201 and runs an operation; it is
+        not waited for: the orchestration reads the point on durable timers).
 
-        A create that fails leaves a ``Failed`` restore point behind (Azure's way): it is
-        deleted, and the create's error raised.
+        A create refused at once may leave a ``Failed`` restore point behind: it is deleted,
+        and the refusal raised. One that fails later reads as a failed point.
         """
         body = RestorePoint(
             properties=RestorePointProperties(
@@ -247,8 +248,8 @@ class RestorePointPort:
         compute = self._compute(parts.subscription_id)
         try:
             compute.restore_points.begin_create(
-                parts.resource_group, collection.name, name, body, **_NO_RETRIES
-            ).result()
+                parts.resource_group, collection.name, name, body, **_NO_RETRIES, **NO_POLLING
+            )
         except HttpResponseError as error:
             typed = azure_error(error, action)
             if isinstance(typed, ThrottledError):
@@ -298,8 +299,8 @@ class RestorePointPort:
         try:
             with azure_call(f"delete restore point {restore_point_id}"):
                 self._compute(parts.subscription_id).restore_points.begin_delete(
-                    parts.resource_group, collection.name, name
-                ).result()
+                    parts.resource_group, collection.name, name, **NO_POLLING
+                )
         except ResourceNotFoundError:
             return False
         return True

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from azure.core.exceptions import HttpResponseError
 
 from diskdr import clock
 from diskdr.azure.clients import Clients
@@ -77,6 +76,17 @@ def usable(state):
     return restore_point if known and restore_point and restore_point.state == "usable" else None
 
 
+def settled(env, restore_point_id):
+    """The restore point once it is usable or failed, read as the orchestration does (the
+    take only starts Azure's operation)."""
+
+    def read():
+        known, restore_point = env.steps.state(restore_point_id)
+        return restore_point if known and restore_point and restore_point.settled else None
+
+    return poll(read, what=f"{restore_point_id} settled")
+
+
 class Env:
     def __init__(self, emulator: EmulatorServer, install: str = INSTALL) -> None:
         self.emulator = emulator
@@ -110,8 +120,10 @@ def test_take_makes_the_collection_and_one_point_of_every_protected_disk(env):
     disks = {d.lun: d.id for d in env.vm.disks}
     before = {d: env.control.content(d)["digest"] for d in disks.values()}
     take = env.take()
-    point = take.restore_point
-    assert take.error is None and point is not None and point.state == "usable"
+    assert take.error is None and take.restore_point.state == "creating"
+    assert env.control.stats()["requests"].get("Operations_GetStatus", 0) == 0
+    point = settled(env, take.restore_point.id)
+    assert point.state == "usable"
     assert point.slot == SLOT and point.group == group_id(INSTALL, VM, SLOT)
     assert point.consistency == "crash-multi" and point.role == "primary"
     assert point.owner == INSTALL and point.policy == "gold"
@@ -139,7 +151,7 @@ def test_take_makes_the_collection_and_one_point_of_every_protected_disk(env):
 
 
 def test_take_is_idempotent_and_a_second_slot_waits_for_azures_spacing(env):
-    first = env.take().restore_point
+    first = settled(env, env.take().restore_point.id)
     again = env.take().restore_point
     assert again == first and env.creates() == 1
     later = env.take(SLOT + timedelta(hours=1))
@@ -149,30 +161,29 @@ def test_take_is_idempotent_and_a_second_slot_waits_for_azures_spacing(env):
     assert later.not_before == first.created_at + timedelta(hours=1) + LIMIT_MARGIN
     assert later.retry_later and env.creates() == 1
     # Application-consistent points have their own spacing.
-    app = env.take(SLOT + timedelta(hours=1), APP).restore_point
-    assert app is not None and app.state == "usable" and app.consistency == "app"
+    app = settled(env, env.take(SLOT + timedelta(hours=1), APP).restore_point.id)
+    assert app.state == "usable" and app.consistency == "app"
     assert env.violations() == []
 
 
 def test_a_failed_point_is_deleted_and_made_again(env):
     job = restore_point_job(env.protected(), SLOT, APP, INSTALL)
     env.control.set_guest(VM, agentReady=False)
-    refused = env.steps.take(job)
-    assert refused.error.code == "VMAgentStatusCommunicationError" and not refused.retry_later
-    # The failed leftover was deleted; one left by someone else's try is deleted on the
-    # next take and the point made again.
-    points = env.compute.restore_point_collections.get(
-        "rg-app", job.collection_name, expand="restorePoints"
-    ).restore_points
-    assert points == []
-    with pytest.raises(HttpResponseError):
-        env.compute.restore_points.begin_create(
-            "rg-app", job.collection_name, job.name, {"properties": {}}
-        ).result()
-    assert env.compute.restore_points.get("rg-app", job.collection_name, job.name)
+    taken = env.steps.take(job)
+    # Azure accepts the create and fails its operation: the point reads failed.
+    assert taken.error is None
+    assert settled(env, taken.restore_point.id).state == "failed"
     env.control.set_guest(VM, agentReady=True)
-    remade = env.steps.take(job).restore_point
-    assert remade is not None and remade.state == "usable" and remade.name == job.name
+    # The next take deletes the failed leftover and asks to be run again once it is gone.
+    again = env.steps.take(job)
+    assert again.error.code == "FailedPointBeingDeleted" and again.retry_later
+
+    def remade():
+        take = env.steps.take(job)
+        return take.restore_point if take.error is None else None
+
+    remade_point = settled(env, poll(remade, what="made again").id)
+    assert remade_point.state == "usable" and remade_point.name == job.name
 
 
 def test_a_collection_of_another_install_is_left_alone(env):
@@ -209,7 +220,7 @@ def test_a_429_from_azure_says_when_to_ask_again(env):
 
 
 def test_copy_state_listing_and_delete(env):
-    primary = env.take().restore_point
+    primary = settled(env, env.take().restore_point.id)
     job = restore_point_copy_job(VM, primary.points, CRASH, INSTALL)
     started = env.steps.start_copy(job)
     assert started["action"] == "start" and not started.get("error")
@@ -255,6 +266,6 @@ def test_copy_state_listing_and_delete(env):
     with pytest.raises(ConflictError) as held:
         env.port.delete(replica.id)
     assert held.value.code == "PointOnHold"
-    assert env.port.delete(primary.id) is True
+    assert env.port.delete(primary.id) is True  # accepted; Azure deletes it meanwhile
+    poll(lambda: env.steps.state(primary.id) == (True, None), what="restore point gone")
     assert env.port.delete(primary.id) is False
-    assert env.steps.state(primary.id) == (True, None)

@@ -78,7 +78,11 @@ def resource_id(run: TwinRun, kind: str, name: str) -> str:
 
 
 def create_snapshot(run: TwinRun, group: str, name: str, body: Snapshot) -> Snapshot:
-    return run.compute().snapshots.begin_create_or_update(group, name, body).result()
+    # The twin answers as Azure (DiskRP sends no Retry-After): poll briefly, not every 30 s.
+    poller = run.compute().snapshots.begin_create_or_update(
+        group, name, body, polling_interval=0.02
+    )
+    return poller.result()
 
 
 def seed_foreign_snapshots(run: TwinRun) -> None:

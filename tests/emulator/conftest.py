@@ -19,7 +19,8 @@ from tests.emulator.support import PAGE_SIZE, TIME_SCALE, make_compute, make_res
 
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[EmulatorServer]:
-    with EmulatorServer(time_scale=TIME_SCALE, page_size=PAGE_SIZE, seed=7) as emu:
+    # Fast mode (lro_hints): these tests wait on SDK pollers, which without hints sleep 30 s.
+    with EmulatorServer(time_scale=TIME_SCALE, page_size=PAGE_SIZE, seed=7, lro_hints=True) as emu:
         yield emu
 
 

@@ -225,16 +225,29 @@ def test_lro_of_60_world_seconds_takes_a_tenth_of_a_second_at_scale_600(compute,
     assert 0.09 <= elapsed < 1.5, elapsed
 
 
-def test_scale_1_sends_whole_second_retry_after():
+def test_disk_rp_lros_carry_no_polling_hints_unless_in_fast_mode():
+    """Azure's DiskRP answers 202 with Location + Azure-AsyncOperation and no Retry-After
+    (azure-powershell#11464); the hints are the emulator's opt-in fast mode. At scale 1 a
+    hint is whole real seconds."""
     with EmulatorServer(time_scale=1.0) as emu:
         assert emu.control is not None
+        assert emu.control.config()["lroHints"] is False
         client = make_compute(emu)
         from tests.emulator.support import make_resources
 
         make_resources(emu).resource_groups.create_or_update("rg-test", {"location": "eastus"})
-        response = raw(
-            emu, "PUT", DISKS + "/d", params={"api-version": "2025-01-02"}, json=disk_body()
-        )
+        params = {"api-version": "2025-01-02"}
+        response = raw(emu, "PUT", DISKS + "/d", params=params, json=disk_body())
+        assert response.status_code == 202
+        assert "Azure-AsyncOperation" in response.headers and "Location" in response.headers
+        assert "Retry-After" not in response.headers
+        assert "retry-after-ms" not in response.headers
+        status = raw(emu, "GET", response.headers["Azure-AsyncOperation"].split(emu.url)[1])
+        assert status.json()["status"] == "InProgress"
+        assert "Retry-After" not in status.headers and "retry-after-ms" not in status.headers
+
+        emu.control.config(lroHints=True)
+        response = raw(emu, "PUT", DISKS + "/e", params=params, json=disk_body())
         assert response.status_code == 202
         assert int(response.headers["Retry-After"]) >= 1
         # The default disk creation takes 3 world seconds = 3 real seconds here.
