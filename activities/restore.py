@@ -52,3 +52,17 @@ def restored_states(resources: list[str]) -> dict[str, Any]:
 def check_restored_content(plan: dict[str, Any]) -> dict[str, Any]:
     """The drill's content check of one restored VM's disks."""
     return get_restore_steps().check_content(RestorePlan.from_dict(plan))
+
+
+@bp.activity_trigger(input_name="plan")
+@telemetry.traced("begin_verify_script")
+def begin_verify_script(plan: dict[str, Any]) -> dict[str, Any]:
+    """Start the drill's ``verifyScript`` on the restored VM (a managed Run Command)."""
+    return get_restore_steps().begin_verify(RestorePlan.from_dict(plan))
+
+
+@bp.activity_trigger(input_name="plan")
+@telemetry.traced("verify_script_state")
+def verify_script_state(plan: dict[str, Any]) -> dict[str, Any]:
+    """How the drill's ``verifyScript`` run is going: execution state and exit code."""
+    return get_restore_steps().verify_state(RestorePlan.from_dict(plan))

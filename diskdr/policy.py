@@ -283,6 +283,13 @@ class Replicate(_Model):
         return name
 
 
+_SUBNET_ID = re.compile(
+    r"^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Network/"
+    r"virtualNetworks/[^/]+/subnets/[^/]+$",
+    re.IGNORECASE,
+)
+
+
 class Drill(_Model):
     """A DR drill: on ``schedule``, restore ``sample`` VMs' newest replica groups into
     ``resourceGroup`` (secondary region), verify, measure the RTO, clean up."""
@@ -290,13 +297,44 @@ class Drill(_Model):
     schedule: Schedule
     resource_group: StrictStr
     sample: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    # A script run through a managed Run Command on each drilled VM, restored as a VM
+    # (its NIC in ``subnetId``); the content check then also needs its exit code 0.
     verify_script: StrictStr | None = None
+    subnet_id: StrictStr | None = None
 
     @field_validator("resource_group")
     @classmethod
     def _resource_group_name(cls, name: str) -> str:
         _check_resource_group(name)
         return name
+
+    @field_validator("subnet_id")
+    @classmethod
+    def _subnet_id(cls, subnet_id: str) -> str:
+        if not _SUBNET_ID.match(subnet_id):
+            raise _invalid(
+                "subnet_id",
+                "expected a subnet id /subscriptions/{id}/resourceGroups/{group}/providers/"
+                f"Microsoft.Network/virtualNetworks/{{vnet}}/subnets/{{subnet}}, got {subnet_id!r}",
+            )
+        return subnet_id
+
+    @field_validator("verify_script")
+    @classmethod
+    def _script_not_blank(cls, script: str) -> str:
+        if not script.strip():
+            raise _invalid("verify_script", "is empty: give a script, or leave verifyScript out")
+        return script
+
+    @model_validator(mode="after")
+    def _script_needs_subnet(self) -> Drill:
+        if self.verify_script is not None and self.subnet_id is None:
+            raise _invalid(
+                "subnet_id_missing",
+                "verifyScript runs on a VM restored by the drill: subnetId (the subnet of its "
+                "NIC, in the secondary region) is required with it",
+            )
+        return self
 
 
 class Policy(_Model):

@@ -130,6 +130,14 @@ class RestorePlan(JsonModel):
     disks: tuple[DiskRestore, ...]
     vm: VmSpec | None = None
     order: int = DEFAULT_ORDER
+    # A drill's ``verifyScript``: run on the restored VM, it must exit 0 (``vm`` mode only).
+    verify_script: str | None = None
+
+    @property
+    def verify_command_name(self) -> str:
+        """The managed Run Command (a child of the restored VM) that runs ``verify_script``;
+        deterministic, so a replayed activity replaces it instead of adding another."""
+        return "diskdr-verify"
 
     @property
     def point_age_seconds(self) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +46,9 @@ from diskdr.service import Service, get_service
 log = logging.getLogger(__name__)
 
 RunId = str | Callable[[GroupChoice], str]
+# The platform's own limit of a Run Command (Learn "Run scripts in your Linux VM by using
+# managed Run Commands": 90 minutes); the drill's script gets all of it.
+VERIFY_TIMEOUT_SECONDS = 90 * 60
 
 
 class RestoreSteps:
@@ -279,14 +283,22 @@ class RestoreSteps:
         self, policy: Policy, sample: int, last_drilled: Mapping[str, datetime], run: str,
         now: datetime,
     ) -> tuple[list[RestorePlan], list[dict[str, Any]]]:  # fmt: skip
-        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy."""
-        assert policy.drill is not None
+        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy. With
+        ``drill.verifyScript`` each is restored as a VM in ``drill.subnetId`` (the script
+        runs on it), else as disks."""
+        drill = policy.drill
+        assert drill is not None
         vms = [vm.id for vm in self.service.vms_for_policy(policy)]
         chosen = drill_sample(vms, last_drilled, sample)
-        return self.plan_policy(
-            policy, run=run, resource_group=policy.drill.resource_group, mode="disks",
-            now=now, vm_ids=chosen,
+        script = drill.verify_script
+        plans, refused = self.plan_policy(
+            policy, run=run, resource_group=drill.resource_group,
+            mode="vm" if script else "disks", now=now, vm_ids=chosen,
+            subnet_id=drill.subnet_id if script else None,
         )  # fmt: skip
+        if script:
+            plans = [replace(plan, verify_script=script) for plan in plans]
+        return plans, refused
 
     # --- one step each (activities) ---------------------------------------------------------
     def begin_disk(self, disk: DiskRestore) -> dict[str, Any]:
@@ -308,6 +320,29 @@ class RestoreSteps:
             log.warning("%s: %s", resource, error)
             return {"id": resource, "error": Failure.from_error(error).to_dict()}
         return {"id": resource}
+
+    def begin_verify(self, plan: RestorePlan) -> dict[str, Any]:
+        """Start the drill's ``verifyScript`` on the restored VM (a managed Run Command)."""
+        assert plan.vm is not None and plan.vm_resource_id and plan.verify_script
+        vm_id, script = plan.vm_resource_id, plan.verify_script
+        return self._step(
+            lambda: self.port.begin_run_command(
+                vm_id, plan.verify_command_name, script, plan.region, VERIFY_TIMEOUT_SECONDS
+            ),
+            f"{vm_id}/runCommands/{plan.verify_command_name}",
+        )
+
+    def verify_state(self, plan: RestorePlan) -> dict[str, Any]:
+        """How the ``verifyScript`` run is going: ``{"executionState", "exitCode",
+        "error"?, "output"?}``; ``executionState`` None when it cannot be read right now
+        (the caller asks again), ``Missing`` when the run command does not exist."""
+        assert plan.vm_resource_id
+        try:
+            found = self.port.run_command_state(plan.vm_resource_id, plan.verify_command_name)
+        except AzureError as error:
+            log.warning("verify script state of %s unknown for now: %s", plan.vm_id, error)
+            return {"executionState": None}
+        return found if found is not None else {"executionState": "Missing"}
 
     def states(self, resources: Iterable[str]) -> dict[str, Any]:
         """``{id: {"state", "sizeGB"} | None}``; a read that failed transiently is left out

@@ -58,6 +58,7 @@ DEFAULT_LRO_SECONDS: dict[str, float] = {
     "DiskRestorePoint_GrantAccess": 2.0,
     "DiskRestorePoint_RevokeAccess": 1.0,
     "VirtualMachines_RunCommand": 20.0,
+    "VirtualMachineRunCommands_CreateOrUpdate": 20.0,
 }
 
 

@@ -2,19 +2,30 @@
 sampled VM into the drill resource group, check its content, measure the RTO, then delete
 everything it made, also when a step failed; the output is the drill report (DESIGN
 "drill" shape). One ``drill_vm`` sub-orchestration per VM, all in parallel.
+
+With ``drill.verifyScript`` the VM is restored as a VM and the script runs on it through a
+managed Run Command: started by one activity, watched with durable timers until its
+``executionState`` ends; the content check passes only when it exits 0.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
-from activities.restore import check_restored_content
+from activities.restore import begin_verify_script, check_restored_content, verify_script_state
 from diskdr.restore import RestorePlan
 from orchestrations.restore import clean_up, run_restore
+from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
+
+# The script's own limit is the platform's 90 minutes (diskdr.restore_steps); a little more
+# for the agent to pick it up and report.
+VERIFY_DEADLINE = timedelta(minutes=100)
+SCRIPT_ENDED = ("Succeeded", "Failed", "TimedOut", "Canceled", "Missing")
 
 
 @bp.orchestration_trigger(context_name="context")
@@ -76,6 +87,12 @@ def drill_vm(context: df.DurableOrchestrationContext):
         check = yield context.call_activity(check_restored_content, plan.to_dict())
         report["contentCheck"] = check["result"]
         report["contentDetails"] = check["details"]
+        if plan.verify_script:
+            context.set_custom_status({"phase": "verify"})
+            verified = yield from run_verify_script(context, plan)
+            report["verifyScript"] = verified
+            if verified.get("exitCode") != 0:
+                report["contentCheck"] = "failed"
     context.set_custom_status({"phase": "cleanup"})
     cleaned, remaining = yield from clean_up(context, plan)
     report["cleanedUp"] = cleaned
@@ -83,3 +100,30 @@ def drill_vm(context: df.DurableOrchestrationContext):
         report["leftBehind"] = remaining
     report["drilledAt"] = context.current_utc_datetime.isoformat()
     return report
+
+
+def run_verify_script(context: df.DurableOrchestrationContext, plan: RestorePlan):
+    """Run ``plan.verify_script`` on the restored VM and wait for it to end; the outcome
+    ``{"executionState", "exitCode", "output"?, "error"?}`` (``exitCode`` 0 only when it
+    passed; None when it never ended or could not start)."""
+    started = yield context.call_activity(begin_verify_script, plan.to_dict())
+    if started.get("error"):
+        return {"executionState": "NotStarted", "exitCode": None, "error": started["error"]}
+    deadline = context.current_utc_datetime + VERIFY_DEADLINE
+    delay = FIRST_DELAY
+    state: dict[str, Any] = {"executionState": None, "exitCode": None}
+    while True:
+        state = yield context.call_activity(verify_script_state, plan.to_dict())
+        if state.get("executionState") in SCRIPT_ENDED:
+            break
+        if context.current_utc_datetime >= deadline:
+            return {**state, "exitCode": None, "error": {
+                "code": "DeadlineExceeded",
+                "message": f"the verify script was still {state.get('executionState')} "
+                "at the drill's deadline",
+            }}  # fmt: skip
+        yield from sleep_until(context, delay, deadline)
+        delay = next_delay(delay)
+    if state["executionState"] != "Succeeded" and state.get("exitCode") == 0:
+        state = {**state, "exitCode": None}  # a timeout or a cancel is no pass
+    return state

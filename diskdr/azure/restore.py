@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.mgmt.compute import ComputeManagementClient
-from azure.mgmt.compute.models import Disk, VirtualMachine
+from azure.mgmt.compute.models import Disk, VirtualMachine, VirtualMachineRunCommand
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import NetworkInterface
 
@@ -28,7 +28,7 @@ from diskdr.azure.clients import Clients, client_options
 from diskdr.azure.compute import azure_call
 from diskdr.errors import AzureError, ConflictError, ResourceNotFoundError
 from diskdr.naming import parse_resource_id
-from diskdr.restore import DiskRestore, RestorePlan, SourceDisk, is_made_by
+from diskdr.restore import TAG_RESTORED_BY, DiskRestore, RestorePlan, SourceDisk, is_made_by
 
 # The api-version DESIGN fixes for Microsoft.Network calls.
 NETWORK_API_VERSION = "2024-05-01"
@@ -322,6 +322,60 @@ class RestorePort:
         except ResourceNotFoundError:
             return False
         return True
+
+    # --- the drill's verify script (a managed Run Command on the restored VM) ---------------
+    def begin_run_command(
+        self, vm_id: str, name: str, script: str, location: str, timeout_seconds: int
+    ) -> None:
+        """Start ``script`` on the VM as the managed Run Command ``name`` (spec
+        ``VirtualMachineRunCommand_CreateOrUpdate``); the action ``POST .../runCommand``
+        reports no exit code, this resource's instance view does. Only on a VM this install
+        restored."""
+        existing = self.state(vm_id)
+        if existing is None:
+            raise ResourceNotFoundError(f"{vm_id} does not exist", code="ResourceNotFound")
+        self._check_ours(vm_id, existing)
+        parts = parse_resource_id(vm_id)
+        body = VirtualMachineRunCommand(
+            {
+                "location": location,
+                "tags": {TAG_RESTORED_BY: self.install_id},
+                "properties": {
+                    "source": {"script": script},
+                    "asyncExecution": True,  # provisioned once started: we poll the run
+                    "timeoutInSeconds": timeout_seconds,
+                },
+            }
+        )
+        with azure_call(f"run the verify script on {vm_id}"):
+            self._compute(
+                parts.subscription_id
+            ).virtual_machine_run_commands.begin_create_or_update(
+                parts.resource_group, parts.name, name, body, polling=False
+            )
+
+    def run_command_state(self, vm_id: str, name: str) -> dict[str, Any] | None:
+        """The run's ``{"executionState", "exitCode", "output", "error"}`` (instance view);
+        None when the run command does not exist."""
+        parts = parse_resource_id(vm_id)
+        try:
+            with azure_call(f"get run command {name} of {vm_id}"):
+                found = self._compute(
+                    parts.subscription_id
+                ).virtual_machine_run_commands.get_by_virtual_machine(
+                    parts.resource_group, parts.name, name, expand="instanceView"
+                )
+        except ResourceNotFoundError:
+            return None
+        view = found.instance_view
+        if view is None:
+            return {"executionState": "Unknown", "exitCode": None}
+        return {
+            "executionState": _text(view.execution_state) or "Unknown",
+            "exitCode": view.exit_code,
+            "output": (view.output or "")[-2000:],
+            "error": (view.error or "")[-2000:],
+        }
 
     def _check_ours(self, resource: str, existing: ResourceState) -> None:
         if not is_made_by(existing.tags, self.install_id):

@@ -5,7 +5,8 @@ wait while its file systems are frozen.
   ``frozenIntervals`` (world times), ``queuedWrites``, ``runCommandFaults``, ``runCommands``.
 - ``POST /_emulator/guest`` ``{"id", "agentReady"?, "runCommandFaults"?, "frozen"?}`` →
   the guest. ``runCommandFaults`` replaces the VM's fault list (``[{"mode": "fail"|"hang",
-  "count"?, "code"?, "message"?, "seconds"?}]``); ``frozen`` freezes or thaws at once.
+  "count"?, "code"?, "message"?, "seconds"?, "exitCode"?}]``; ``exitCode``: the exit code
+  of a managed run command's script under a ``fail`` fault); ``frozen`` freezes or thaws at once.
 - ``POST /_emulator/write`` (replacing the plain one): a write to a disk whose VM is frozen is
   queued and answered ``{"id", "digest" (unchanged), "blocks", "queued": true}``.
 """

@@ -331,6 +331,63 @@ def test_a_drill_with_a_broken_replica_reports_it_and_still_cleans_up(run: TwinR
     assert "PASSED" in {d["status"] for d in drills.values()}
 
 
+def _drill_with_script(run: TwinRun, script: str) -> dict[str, Any]:
+    """One drill of one VM with ``drill.verifyScript`` set (the policy file is reloaded when
+    it changes) and put back as it was afterwards."""
+    from ruamel.yaml import YAML
+
+    original = run.policy_file.read_text()
+    yaml = YAML()
+    data = yaml.load(original)
+    data["policies"][0]["drill"].update(verifyScript=script, subnetId=SUBNET)
+    with run.policy_file.open("w") as out:
+        yaml.dump(data, out)
+    try:
+        status, accepted = call(run, "POST", "/api/drills", {"policy": "e2e", "vms": 1})
+        assert status == 202, accepted
+        return wait_done(run, "drills", accepted["id"])
+    finally:
+        run.policy_file.write_text(original)
+
+
+def nothing_left_in_drill_group(run: TwinRun) -> None:
+    from azure.mgmt.network import NetworkManagementClient
+
+    from diskdr.azure.clients import EmulatorCredential
+
+    network = NetworkManagementClient(
+        EmulatorCredential(),
+        SUBSCRIPTION,
+        base_url=run.twin.emulator.url,
+        credential_scopes=[f"{run.twin.emulator.url}/.default"],
+        connection_verify=run.twin.emulator.ca_path,
+    )
+    assert disks_in(run, "rg-drill") == []
+    assert list(run.compute().virtual_machines.list("rg-drill")) == []
+    assert list(network.network_interfaces.list("rg-drill")) == []
+
+
+def test_a_drill_with_a_verify_script_runs_it_on_a_drill_vm(run: TwinRun) -> None:
+    output = _drill_with_script(run, "echo verifying\nexit 0")
+    [entry] = output["vms"]
+    assert output["phase"] == "Completed", entry
+    assert entry["contentCheck"] == "passed" and entry["cleanedUp"] is True, entry
+    assert entry["verifyScript"]["executionState"] == "Succeeded", entry
+    assert entry["verifyScript"]["exitCode"] == 0 and "verifying" in entry["verifyScript"]["output"]
+    assert entry["rtoSeconds"] > 0
+    nothing_left_in_drill_group(run)
+
+
+def test_a_drill_whose_verify_script_exits_1_fails_and_still_cleans_up(run: TwinRun) -> None:
+    output = _drill_with_script(run, "echo bad data >&2\nexit 1")
+    [entry] = output["vms"]
+    assert output["phase"] == "Failed", entry
+    assert entry["contentCheck"] == "failed" and entry["cleanedUp"] is True, entry
+    assert entry["verifyScript"]["executionState"] == "Failed", entry
+    assert entry["verifyScript"]["exitCode"] == 1 and "bad data" in entry["verifyScript"]["error"]
+    nothing_left_in_drill_group(run)
+
+
 # --- failover -----------------------------------------------------------------------------------
 def diskdr(run: TwinRun, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     """The ``diskdr`` command against the twin's app."""

@@ -213,6 +213,40 @@ policies:
     assert "replicate" in str(refused.value)
 
 
+DRILL_POLICY = """
+version: 1
+policies:
+  - name: gold
+    target: {tags: {backup: gold}}
+    schedules: [{cron: "0 0 * * * *"}]
+    retention: {last: 3}
+    replicate: {region: westus2, resourceGroup: rg-dr, retention: {last: 3}}
+    drill: {schedule: {cron: "0 0 3 * * *"}, resourceGroup: rg-drill, %s}
+"""
+SUBNET = (
+    f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/"
+    "vnet/subnets/apps"
+)
+
+
+@pytest.mark.parametrize(
+    ("drill", "complaint"),
+    [
+        ('verifyScript: "exit 0"', "subnetId"),
+        (f'verifyScript: "  ", subnetId: "{SUBNET}"', "verifyScript"),
+        ('verifyScript: "exit 0", subnetId: "/subscriptions/x/subnets/apps"', "subnet id"),
+    ],
+)
+def test_a_verify_script_needs_a_subnet_for_its_drill_vm(drill: str, complaint: str) -> None:
+    with pytest.raises(Exception) as refused:
+        parse_policy_text(DRILL_POLICY % drill, "p.yaml")
+    assert "p.yaml:9: policies[0].drill" in str(refused.value)
+    assert complaint in str(refused.value)
+    good = parse_policy_text(DRILL_POLICY % f'verifyScript: "exit 0", subnetId: "{SUBNET}"', "p")
+    drill_block = good.policies[0].drill
+    assert drill_block is not None and drill_block.subnet_id == SUBNET
+
+
 @pytest.mark.parametrize(
     ("body", "target"),
     [

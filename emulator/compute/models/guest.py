@@ -18,6 +18,9 @@ file system blocks writers — and land when it thaws; a power-off, deallocation
 thaws it and drops them (they never reached the disk). The frozen intervals of each VM are
 kept so tests can check that restore points were taken inside one.
 
+Managed run commands (``.../runCommands/{name}``, with an exit code) are in
+``managed_run_commands.py``; they share this reader and these faults.
+
 Faults (``POST /_emulator/guest``): a run command can fail (``VMExtensionProvisioningError``
 unless another code is given) or hang until the platform's 90-minute limit, then fail with
 ``VMExtensionProvisioningTimeout``; a second run command while one runs is a 409 ``Conflict``.
@@ -196,9 +199,11 @@ class RunCommandFault:
     code: str | None = None
     message: str | None = None
     seconds: float | None = None  # a hang that ends by itself after this long
+    # A managed run command's script exits with this (``fail``; default 1).
+    exit_code: int | None = None
     fired: int = 0
 
-    FIELDS = frozenset({"mode", "count", "code", "message", "seconds"})
+    FIELDS = frozenset({"mode", "count", "code", "message", "seconds", "exitCode"})
 
     @classmethod
     def from_json(cls, data: Any, where: str) -> RunCommandFault:
@@ -221,13 +226,20 @@ class RunCommandFault:
             isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0
         ):
             raise InvalidParameter(f"{where}.seconds must be a non-negative number.")
-        return cls(mode, count, data.get("code"), data.get("message"), seconds)
+        exit_code = data.get("exitCode")
+        if exit_code is not None and (
+            isinstance(exit_code, bool) or not isinstance(exit_code, int)
+        ):
+            raise InvalidParameter(f"{where}.exitCode must be an integer.", target=where)
+        return cls(mode, count, data.get("code"), data.get("message"), seconds, exit_code)
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"mode": self.mode, "count": self.count, "fired": self.fired}
         for key in ("code", "message", "seconds"):
             if getattr(self, key) is not None:
                 body[key] = getattr(self, key)
+        if self.exit_code is not None:
+            body["exitCode"] = self.exit_code
         return body
 
 
@@ -265,6 +277,8 @@ class Guest:
     queued_writes: list[QueuedWrite] = field(default_factory=list)
     faults: list[RunCommandFault] = field(default_factory=list)
     runs: list[RunCommandRecord] = field(default_factory=list)
+    # Managed run commands (``.../runCommands/{name}``) by lower-case name.
+    managed_run_commands: dict[str, Any] = field(default_factory=dict)
 
     HISTORY = 50
 
