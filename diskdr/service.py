@@ -28,9 +28,8 @@ from diskdr.backup import (
     Failure,
     PointJob,
     copy_action,
-    is_transient,
 )
-from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError
+from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError, is_transient
 from diskdr.inventory import VmInfo, protected_disks, vm_in_target
 from diskdr.model import RecoveryPoint
 from diskdr.naming import id_tag_value, parse_resource_id
@@ -233,11 +232,10 @@ class Service:
             )
         except AzureError as error:
             log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
+            # diskdr.errors.is_transient decides: a copy limit (Azure's cap shared with
+            # other tools, one copy per disk) waits; NameOwnedByOther, copy order and other
+            # refusals that never pass are reported at once and free the copy slot.
             failure = Failure.from_error(error)
-            if error.status == 409:
-                # A CopyStart refused for a copy limit (copies of other tools or installs
-                # share Azure's cap, one copy per disk, creation order): wait, try again.
-                failure = replace(failure, transient=True)
             return {"action": "start", "error": failure.to_dict()}
         return {"action": "start", "replica": replica.to_dict()}
 
