@@ -82,6 +82,28 @@ def indexed_tick_schedule(environ: Mapping[str, str] | None = None) -> tuple[str
         return DEFAULT_TICK_SCHEDULE, str(error)
 
 
+def _buckets(text: str) -> tuple[tuple[str, float, float], ...]:
+    """``DISKDR_ARM_BUCKETS``: ``reads=250/25,writes=200/10,deletes=200/10`` (burst/refill
+    per second); kinds left out keep ARM's documented bucket."""
+    buckets = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        kind, _, spec = item.partition("=")
+        burst, _, rate = spec.partition("/")
+        try:
+            values = (float(burst), float(rate))
+        except ValueError:
+            values = (0.0, 0.0)
+        if kind.strip() not in ("reads", "writes", "deletes") or min(values) <= 0:
+            raise ConfigError(
+                f"DISKDR_ARM_BUCKETS: expected kind=burst/rate items (kinds reads, writes, "
+                f"deletes; positive numbers), got {item!r}"
+            )
+        buckets.append((kind.strip(), *values))
+    return tuple(buckets)
+
+
 def _duration(
     env: Mapping[str, str], name: str, default: str, minimum: timedelta = timedelta(seconds=1)
 ) -> timedelta:
@@ -114,6 +136,10 @@ class Settings:
     copy_deadline: timedelta = timedelta(hours=24)
     catch_up_window: timedelta = timedelta(days=1)
     debounce: timedelta = timedelta(minutes=15)
+    # Throttle-aware pacing of ARM calls (diskdr.azure.clients.ArmPacing) and the buckets
+    # it assumes: (kind, burst, refill per second); empty = ARM's documented ones.
+    arm_pacing: bool = True
+    arm_buckets: tuple[tuple[str, float, float], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -170,4 +196,6 @@ class Settings:
             copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),
             catch_up_window=_duration(env, "DISKDR_CATCH_UP_WINDOW", "P1D"),
             debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M", timedelta(minutes=1)),
+            arm_pacing=_bool_setting(env, "DISKDR_ARM_PACING", True),
+            arm_buckets=_buckets(env.get("DISKDR_ARM_BUCKETS", "")),
         )

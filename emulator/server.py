@@ -265,6 +265,12 @@ class Emulator:
         if not subscription:
             return
         remaining = world.backend("throttle").remaining(world.config, subscription, principal, now)
+        # Which regional ARM instance answered (its buckets are the ones reported), as ARM
+        # says it: "<REGION>:<UTC yyyymmddThhmmssZ>:<guid>".
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        response.headers["x-ms-routing-request-id"] = (
+            f"{world.config.arm_region.upper()}:{stamp}:{uuid.uuid4()}"
+        )
         for kind, count in remaining.items():
             response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(count)
         policy = compute_policy(method, operation_id) if operation_id else None
