@@ -108,6 +108,8 @@ ARM_BUCKETS: dict[str, tuple[float, float]] = {
 # Tokens kept in hand: ARM's count lags a little behind ours (requests of other
 # processes of the app, answers still on the wire).
 RESERVE = 2.0
+# The longest single wait (world seconds) before the budgets are looked at again.
+MAX_WAIT_SECONDS = 30.0
 _SUBSCRIPTION = re.compile(r"/subscriptions/([^/?]+)", re.IGNORECASE)
 _WINDOW = re.compile(r"(\d+)(Min|Sec|Hour)s?$", re.IGNORECASE)
 _WINDOW_UNITS = {"sec": 1.0, "min": 60.0, "hour": 3600.0}
@@ -150,7 +152,7 @@ class _Budget:
     def available(self, now: float) -> float:
         if self.remaining is None:
             return self.burst - self.in_flight
-        refilled = min(self.burst, self.remaining + (now - self.at) * self.rate)
+        refilled = min(self.burst, self.remaining + max(0.0, now - self.at) * self.rate)
         return refilled - self.sent_since
 
     def wait(self, now: float) -> float:
@@ -169,7 +171,8 @@ class ArmPacing:
         clock: WorldClock | None = None,
     ) -> None:
         self._buckets = dict(buckets or ARM_BUCKETS)
-        self._clock = clock
+        # Fixed at creation: the budgets' instants are on this clock.
+        self._clock = clock or default_clock()
         self._lock = threading.Lock()
         self._arm: dict[tuple[str, str, str], _Budget] = {}
         # Compute's policies: (subscription, region, policy) -> (count, when, window s, most seen)
@@ -181,7 +184,7 @@ class ArmPacing:
 
     @property
     def clock(self) -> WorldClock:
-        return self._clock or default_clock()
+        return self._clock
 
     def _budget(self, subscription: str, region: str, kind: str) -> _Budget:
         key = (subscription, region, kind)
@@ -210,6 +213,7 @@ class ArmPacing:
                     budget.in_flight += 1
                     budget.sent_since += 1
                     return subscription, region, kind
+            wait = min(wait, MAX_WAIT_SECONDS)  # then look again: answers may have come
             self.waited += wait
             self.clock.sleep(wait)
 
@@ -224,7 +228,7 @@ class ArmPacing:
             count, at, window, most = known
             # A sliding window gives back about ``most / window`` requests per second.
             rate = max(most, 1.0) / window
-            missing = RESERVE + 1 - (count + (now - at) * rate)
+            missing = RESERVE + 1 - (count + max(0.0, now - at) * rate)
             if missing > 0:
                 longest = max(longest, missing / rate)
         return longest
