@@ -17,13 +17,14 @@ from orchestrations import (
     replicate_restore_point,
 )
 from orchestrations import restore as restore_orchestration
-from triggers import drill_timer, eventgrid, health, http_api, timer
+from triggers import drill_timer, eventgrid, health, history_purge, http_api, timer
 
 configure_telemetry()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 for module in (
     timer,
+    history_purge,
     eventgrid,
     http_api,
     drill_timer,

@@ -21,6 +21,7 @@ _SUBSCRIPTION_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{
 CREDENTIAL_MODES = ("default", "emulator")
 AZURE_PUBLIC_ARM = "https://management.azure.com"
 DEFAULT_TICK_SCHEDULE = "0 */5 * * * *"
+DEFAULT_PURGE_SCHEDULE = "0 17 3 * * *"  # daily, 03:17 UTC
 #: The policy as text in an app setting (infra/ sets it from the ``policy`` parameter).
 POLICY_TEXT = "DISKDR_POLICY_TEXT"
 
@@ -104,6 +105,34 @@ def _buckets(text: str) -> tuple[tuple[str, float, float], ...]:
     return tuple(buckets)
 
 
+def purge_schedule(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """``DISKDR_PURGE_SCHEDULE`` (NCRONTAB, default daily) and its error, as
+    :func:`indexed_tick_schedule`: a bad value falls back to the default instead of
+    failing the app's import."""
+    env = os.environ if environ is None else environ
+    text = env.get("DISKDR_PURGE_SCHEDULE", "").strip() or DEFAULT_PURGE_SCHEDULE
+    try:
+        Cron.parse(text)
+    except ScheduleError as error:
+        return DEFAULT_PURGE_SCHEDULE, f"DISKDR_PURGE_SCHEDULE: {error}"
+    return text, None
+
+
+def _purge_after(env: Mapping[str, str], catch_up_window: timedelta) -> timedelta:
+    """``DISKDR_PURGE_AFTER`` (default: the catch-up window), never inside the window: the
+    scheduler tick reads a cycle instance's existence to start each slot once."""
+    text = env.get("DISKDR_PURGE_AFTER", "").strip()
+    if not text:
+        return catch_up_window
+    value = parse_duration_setting("DISKDR_PURGE_AFTER", text)
+    if value < catch_up_window:
+        raise ConfigError(
+            f"DISKDR_PURGE_AFTER: expected at least the catch-up window ({catch_up_window}), "
+            f"got {value}: a purged cycle inside the window would run again"
+        )
+    return value
+
+
 def _duration(
     env: Mapping[str, str], name: str, default: str, minimum: timedelta = timedelta(seconds=1)
 ) -> timedelta:
@@ -140,6 +169,7 @@ class Settings:
     # it assumes: (kind, burst, refill per second); empty = ARM's documented ones.
     arm_pacing: bool = True
     arm_buckets: tuple[tuple[str, float, float], ...] = ()
+    purge_after: timedelta = timedelta(days=1)  # finished instances older than this go
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -176,6 +206,7 @@ class Settings:
         ca_bundle = env.get("DISKDR_CA_BUNDLE", "").strip() or None
         if ca_bundle and not Path(ca_bundle).is_absolute():
             ca_bundle = str(root / ca_bundle)
+        catch_up_window = _duration(env, "DISKDR_CATCH_UP_WINDOW", "P1D")
         return cls(
             subscription_ids=subscriptions,
             install_id=install_id,
@@ -194,8 +225,9 @@ class Settings:
             prune_dry_run=_bool_setting(env, "DISKDR_PRUNE_DRY_RUN", False),
             group_deadline=_duration(env, "DISKDR_GROUP_DEADLINE", "PT2H"),
             copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),
-            catch_up_window=_duration(env, "DISKDR_CATCH_UP_WINDOW", "P1D"),
+            catch_up_window=catch_up_window,
             debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M", timedelta(minutes=1)),
             arm_pacing=_bool_setting(env, "DISKDR_ARM_PACING", True),
             arm_buckets=_buckets(env.get("DISKDR_ARM_BUCKETS", "")),
+            purge_after=_purge_after(env, catch_up_window),
         )

@@ -49,6 +49,12 @@ param catchUpWindow string = 'P1D'
 @description('VM-change debounce window (DISKDR_DEBOUNCE).')
 param debounce string = 'PT15M'
 
+@description('Finished orchestration instances older than this are purged; at least the catch-up window (DISKDR_PURGE_AFTER).')
+param purgeAfter string = 'P1D'
+
+@description('When the history purge runs, NCRONTAB (DISKDR_PURGE_SCHEDULE).')
+param purgeSchedule string = '0 17 3 * * *'
+
 @allowed(['AzureStorage', 'DurableTaskScheduler'])
 @description('Durable Functions backend: the app\'s storage account, or a Durable Task Scheduler (large estates; docs/deploy.md).')
 param durableBackend string = 'AzureStorage'
@@ -161,6 +167,8 @@ module app 'app/function.bicep' = {
       // Throttle-aware pacing of ARM calls, on ARM's documented buckets (docs/operations.md).
       DISKDR_ARM_PACING: 'true'
       DISKDR_ARM_BUCKETS: ''
+      DISKDR_PURGE_AFTER: purgeAfter
+      DISKDR_PURGE_SCHEDULE: purgeSchedule
     }
   }
 }

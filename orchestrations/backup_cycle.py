@@ -7,8 +7,14 @@ copies:
 1. **take** — every VM's points, ``DISKDR_VM_BATCH_SIZE`` VMs at a time (the ARM writes
    are bounded; each batch ends as soon as its create calls do, seconds after the slot);
 2. **complete** — a ``protect_vm`` sub-orchestration per VM waits for its group and copies
-   it, at most ``DISKDR_MAX_VMS_IN_FLIGHT`` at once (a sliding window: a VM starts when any
-   other ends). A VM whose orchestration fails still reports, with the error.
+   it, at most ``DISKDR_MAX_VMS_IN_FLIGHT`` at once: that many ``protect_lane``
+   sub-orchestrations run in parallel (one ``task_all``), each protecting its share of the
+   VMs one after the other. A VM whose orchestration fails still reports, with the error.
+
+   Not a sliding window that re-yields ``task_any`` over the running VMs: the extension
+   awaits each yielded action in order and the SDK's ``WhenAny`` carries only the newly
+   scheduled child, so on Azure such a window runs one VM at a time after the first
+   window (docs/devhost.md, "Replay as the extension does").
 
 Then the policy is pruned, and the run report is the orchestration's output.
 """
@@ -36,7 +42,7 @@ from diskdr.restore_points import uses_restore_points
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.restore_points import take_restore_points
-from orchestrations.taking import ACTIVITY_RETRY, take_points
+from orchestrations.taking import ACTIVITY_RETRY, settle_all, take_points
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -124,7 +130,7 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
         context.set_custom_status({**status, "vmsTaken": start})
         groups = [point_jobs(vm, job.slot, job.policy.name, job.install_id)[1] for vm in batch]
         flat = [point_job for group in groups for point_job in group]
-        try:
+        try:  # take_points fails only once every call ended (settle_all)
             outcomes = yield from take_points(context, flat, deadline)
         except Exception:
             continue
@@ -133,15 +139,20 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
     return taken
 
 
+def lanes_of(vms: list, width: int) -> list[list]:
+    """``vms`` dealt round-robin into at most ``width`` lanes (none empty)."""
+    count = max(1, min(width, len(vms)))
+    return [vms[lane::count] for lane in range(count) if vms[lane::count]]
+
+
 def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status: dict):
-    """Phase 2: protect_vm per VM (wait, copy), at most ``vms_in_flight`` at once."""
-    queue = list(vms)
-    running: list[tuple] = []  # (task, vm)
-    results: dict[str, VmOutcome] = {}
-    width = max(1, job.options.vms_in_flight)
-    while queue or running:
-        while queue and len(running) < width:
-            vm = queue.pop(0)
+    """Phase 2: protect_vm per VM (wait, copy), ``vms_in_flight`` lanes in parallel."""
+    lanes = lanes_of(vms, job.options.vms_in_flight)
+    context.set_custom_status({**status, "lanes": len(lanes)})
+    tasks = []
+    for number, lane in enumerate(lanes):
+        jobs = []
+        for vm in lane:
             outcomes = taken.get(vm.id)
             protect = ProtectJob(
                 vm,
@@ -152,23 +163,55 @@ def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status:
                 tuple(outcomes) if outcomes is not None else None,
                 trigger=job.trigger,
             )
-            task = context.call_sub_orchestrator(
+            jobs.append(protect.to_dict())
+        tasks.append(
+            context.call_sub_orchestrator(
+                protect_lane,
+                {"cycle": context.instance_id, "jobs": jobs},
+                instance_id=f"{context.instance_id}:lane:{number:03d}",
+                expected_type=list,
+            )
+        )
+    answers = yield from settle_all(context, tasks)
+    results: dict[str, VmOutcome] = {}
+    for lane, answer in zip(lanes, answers, strict=True):
+        by_vm = {} if isinstance(answer, Exception) else {a["vmId"]: a for a in answer}
+        for vm in lane:
+            found = by_vm.get(vm.id)
+            if found is None or "error" in found:
+                error = answer if isinstance(answer, Exception) else None
+                if found is not None:
+                    error = Exception(found["error"])
+                error = error or Exception("its lane ended without an outcome")
+                results[vm.id] = failed_vm(job, vm, taken.get(vm.id), error)
+            else:
+                results[vm.id] = VmOutcome.from_dict(found["outcome"])
+    return [results[vm.id] for vm in vms]
+
+
+@bp.orchestration_trigger(context_name="context")
+def protect_lane(context: df.DurableOrchestrationContext):
+    """One lane of backup_cycle's complete phase: protect_vm for each of its VMs in turn.
+
+    Input ``{"cycle": cycle instance id, "jobs": [ProtectJob]}``; output one
+    ``{"vmId", "outcome"}`` or ``{"vmId", "error"}`` per VM, in order.
+    """
+    spec = context.get_input()
+    answers = []
+    for raw in spec["jobs"]:
+        vm_id = ProtectJob.from_dict(raw).vm.id
+        try:
+            outcome = yield context.call_sub_orchestrator(
                 protect_vm,
-                protect.to_dict(),
-                instance_id=f"{context.instance_id}:vm:{vm_key(vm.id)}",
+                raw,
+                instance_id=f"{spec['cycle']}:vm:{vm_key(vm_id)}",
                 expected_type=dict,
             )
-            running.append((task, vm))
-        context.set_custom_status({**status, "vmsDone": len(results), "vmsRunning": len(running)})
-        finished = yield context.task_any([task for task, _ in running])
-        entry = next(item for item in running if item[0] is finished)
-        running.remove(entry)
-        vm = entry[1]
-        if isinstance(finished.result, Exception):
-            results[vm.id] = failed_vm(job, vm, taken.get(vm.id), finished.result)
-        else:
-            results[vm.id] = VmOutcome.from_dict(finished.result)
-    return [results[vm.id] for vm in vms]
+            answers.append({"vmId": vm_id, "outcome": outcome})
+        except Exception as error:  # this VM reports the failure; the lane goes on
+            answers.append({"vmId": vm_id, "error": str(error)})
+        context.set_custom_status({"vmsDone": len(answers), "vms": len(spec["jobs"])})
+    return answers
 
 
 def failed_vm(job: CycleJob, vm: VmInfo, taken, error: Exception) -> VmOutcome:

@@ -39,7 +39,7 @@ from diskdr.restore_points import (
     with_copy,
 )
 from orchestrations.replicate_restore_point import limits_allow, replicate_restore_point
-from orchestrations.taking import ACTIVITY_RETRY, TRANSIENT_ATTEMPTS
+from orchestrations.taking import ACTIVITY_RETRY, TRANSIENT_ATTEMPTS, task_all_settled
 from orchestrations.waiting import FIRST_DELAY, SETTLED, next_delay, sleep_until
 
 
@@ -154,13 +154,15 @@ def take_restore_points(context, job: CycleJob, vms: list[VmInfo], status: dict)
         context.set_custom_status({**status, "vmsTaken": start})
         jobs = [restore_point_job(vm, job.slot, job.policy, job.install_id) for vm in batch]
         try:
-            results = yield context.task_all(
+            # Settled: no next batch while a retrying sibling still runs (see settle_all).
+            results = yield from task_all_settled(
+                context,
                 [
                     context.call_activity_with_retry(
                         take_restore_point, ACTIVITY_RETRY, rp_job.to_dict()
                     )
                     for rp_job in jobs
-                ]
+                ],
             )
         except Exception:
             continue

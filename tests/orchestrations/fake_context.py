@@ -72,6 +72,11 @@ class Task:
     result: Any = None
     error: Exception | None = None
 
+    @property
+    def is_completed(self) -> bool:
+        """The SDK's ``TaskBase.is_completed``: ended, failed or not."""
+        return self.done
+
 
 @dataclass
 class Nested:
@@ -178,6 +183,14 @@ class FakeContext:
         return Task("any", children=list(tasks))
 
     # --- what the test reads back ----------------------------------------------------------
+    def descendants(self) -> list[FakeContext]:
+        """Every nested sub-orchestration context, depth-first (children, their children...)."""
+        found: list[FakeContext] = []
+        for child in self.children.values():
+            found.append(child)
+            found.extend(child.descendants())
+        return found
+
     def calls(self, name: str) -> list[Task]:
         """Every task scheduled under ``name`` (activity, sub-orchestrator, entity op)."""
         return [task for task in self.scheduled if task.name == name]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from diskdr.backup import PointJob, PolicyRef, ProtectJob
-from orchestrations.backup_cycle import backup_cycle, vm_key
+from orchestrations.backup_cycle import backup_cycle, protect_lane, vm_key
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.replicate_point import replicate_point
@@ -39,9 +39,16 @@ def estate(count: int = 3) -> list:
 def responders_for(azure: FakeAzure, gate: FakeGate | None = None) -> dict[str, Any]:
     responders = {**azure.responders(), **(gate or FakeGate()).responders()}
     responders["protect_vm"] = Nested(protect_vm, responders)
+    responders["protect_lane"] = Nested(protect_lane, responders)
     responders["replicate_point"] = Nested(replicate_point, responders)
     responders["prune_policy"] = Nested(prune_policy, responders)
     return responders
+
+
+def protect_calls(context: FakeContext) -> list:
+    """Every protect_vm the cycle's lanes scheduled, lane by lane."""
+    lanes = [context.children[t.instance_id] for t in context.calls("protect_lane")]
+    return [t for lane in lanes for t in lane.calls("protect_vm")]
 
 
 def batches(context: FakeContext) -> list:
@@ -57,7 +64,7 @@ def cycle(
     return report, context
 
 
-def test_points_are_taken_in_batches_then_vms_complete_in_a_bounded_window():
+def test_points_are_taken_in_batches_then_vms_complete_in_parallel_lanes():
     machines = estate(5)  # an OS and a data disk each
     azure = FakeAzure(vms=machines)
     report, context = cycle(azure, cycle_input(vm_batch_size=2, vms_in_flight=3))
@@ -67,20 +74,25 @@ def test_points_are_taken_in_batches_then_vms_complete_in_a_bounded_window():
     assert [len(t.children) for t in takes] == [4, 4, 2]
     taken = [PointJob.from_dict(c.input).disk.name for t in takes for c in t.children]
     assert taken == [f"vm{n}-{disk}" for n in range(5) for disk in ("os", "data0")]
-    first_protect = context.scheduled.index(context.calls("protect_vm")[0])
-    assert all(context.scheduled.index(c) < first_protect for t in takes for c in t.children)
-    # Phase 2: protect_vm per VM with the points already taken, at most three at once.
-    protects = context.calls("protect_vm")
-    jobs = [ProtectJob.from_dict(t.input) for t in protects]
-    assert [j.vm for j in jobs] == machines, "every VM once, in inventory order"
+    lanes = context.calls("protect_lane")
+    first_lane = context.scheduled.index(lanes[0])
+    assert all(context.scheduled.index(c) < first_lane for t in takes for c in t.children)
+    # Phase 2: three lanes (vms_in_flight) awaited in one task_all, so they all run at once
+    # on Azure too; each protects its VMs one after the other.
+    assert len(lanes) == 3
+    assert any(t.kind == "all" and t.children == lanes for t in context.awaited)
+    assert not [t for t in context.awaited if t.kind == "any"], "no task_any window"
+    lane_vms = [
+        [ProtectJob.from_dict(t.input).vm.name for t in context.children[lane.instance_id].calls(
+            "protect_vm")] for lane in lanes
+    ]  # fmt: skip
+    assert lane_vms == [["vm0", "vm3"], ["vm1", "vm4"], ["vm2"]]
+    jobs = [ProtectJob.from_dict(t.input) for t in protect_calls(context)]
+    assert sorted(j.vm.name for j in jobs) == [m.name for m in machines], "every VM once"
     assert all(j.taken is not None and len(j.taken) == 2 for j in jobs)
-    windows = [t for t in context.awaited if t.kind == "any"]
-    assert max(len(w.children) for w in windows) == 3
-    running = [s["vmsRunning"] for s in context.statuses if s["phase"] == "completing"]
-    assert max(running) == 3
     # protect_vm did not take the points again: the ten takes of phase 1 are all there were.
     assert len(context.calls("take_point")) == 10
-    assert all(not child.calls("take_point") for child in context.children.values())
+    assert all(not child.calls("take_point") for child in context.descendants())
     assert report["summary"]["vms"] == 5 and report["phase"] == "Completed"
     assert [v["vmName"] for v in report["vms"]] == [m.name for m in machines]
 
@@ -112,11 +124,11 @@ def test_a_failed_vm_orchestration_is_reported_and_the_others_complete():
 def test_sub_orchestration_instance_ids_are_deterministic_per_vm():
     machines = estate(4)
     first_ids = [
-        t.instance_id for t in cycle(FakeAzure(vms=machines), cycle_input())[1].calls("protect_vm")
+        t.instance_id for t in protect_calls(cycle(FakeAzure(vms=machines), cycle_input())[1])
     ]
     reordered = FakeAzure(vms=list(reversed(machines)))
     again_ids = [
-        t.instance_id for t in cycle(reordered, cycle_input(vm_batch_size=3))[1].calls("protect_vm")
+        t.instance_id for t in protect_calls(cycle(reordered, cycle_input(vm_batch_size=3))[1])
     ]
 
     assert first_ids == [f"{CYCLE}:vm:{vm_key(m.id)}" for m in machines]
@@ -141,7 +153,7 @@ def test_prune_runs_after_every_vm_and_its_deletions_are_reported():
 
     [prune] = context.calls("prune_policy")
     assert context.scheduled.index(prune) > max(
-        context.scheduled.index(t) for t in context.calls("protect_vm")
+        context.scheduled.index(t) for t in context.calls("protect_lane")
     )
     assert prune.input == {"policy": "gold", "dryRun": False}
     assert prune.instance_id == f"{CYCLE}:prune"

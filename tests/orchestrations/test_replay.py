@@ -7,7 +7,7 @@ import itertools
 import azure.durable_functions as df
 import pytest
 
-from orchestrations.backup_cycle import backup_cycle
+from orchestrations.backup_cycle import backup_cycle, protect_lane
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from tests.orchestrations.conftest import orchestrator_function
@@ -52,6 +52,7 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
         )
         responders = azure.responders()
         responders["protect_vm"] = Nested(protect_vm, responders)
+        responders["protect_lane"] = Nested(protect_lane, responders)
         responders["prune_policy"] = Nested(prune_policy, responders)
         return azure, responders
 
@@ -61,7 +62,7 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
 
     assert report["phase"] == "Completed" and report["summary"]["pruned"] == 2
     assert sorted(azure.deleted) == sorted(p.id for p in [point(hours=-48), point(hours=-44)])
-    assert len(replay.children) == 4  # three protect_vm and one prune_policy
+    assert len(replay.children) == 4  # three protect_lane (one VM each) and prune_policy
     _, fake_responders = world()
     fake = run(
         orchestrator_function(backup_cycle),

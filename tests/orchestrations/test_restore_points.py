@@ -10,7 +10,7 @@ from typing import Any
 
 from diskdr.backup import ProtectJob, RunOptions, VmOutcome
 from diskdr.restore_points import LIMIT_MARGIN, restore_point_of
-from orchestrations.backup_cycle import backup_cycle
+from orchestrations.backup_cycle import backup_cycle, protect_lane
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.replicate_restore_point import replicate_restore_point
@@ -190,6 +190,7 @@ def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     gate, copies = FakeGate(), FakeCopies()
     table = {**fake.responders(), **responders(azure, gate, copies)}
     table["protect_vm"] = Nested(protect_vm, table)
+    table["protect_lane"] = Nested(protect_lane, table)
     table["prune_policy"] = Nested(prune_policy, table)
     context = FakeContext(cycle_input(CRASH, vm_batch_size=2), instance_id="cycle-gold")
     report = run(CYCLE, context, table)
@@ -202,7 +203,7 @@ def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     batches = [t for t in context.awaited if t.kind == "all"]
     assert [len(b.children) for b in batches[:2]] == [2, 1]
     assert azure.takes == {"vm0": 1, "vm1": 3, "vm2": 1}
-    retook = [c for c in context.children.values() if c.calls("take_restore_point")]
+    retook = [c for c in context.descendants() if c.calls("take_restore_point")]
     assert len(retook) == 1 and [t.fire_at for t in retook[0].timers][:1] == [at(20)]
     assert retook[0].get_input()["vm"]["name"] == "vm1"
     assert context.calls("take_point") == []

@@ -125,3 +125,20 @@ def test_tick_schedule_defaults_and_is_checked():
 def test_durations_must_be_long_enough(name, value, message):
     with pytest.raises(ConfigError, match="^" + re.escape(message)):
         Settings.from_env({**BASE, name: value})
+
+
+def test_purge_after_defaults_to_the_catch_up_window_and_never_undercuts_it():
+    from datetime import timedelta
+
+    from diskdr.settings import DEFAULT_PURGE_SCHEDULE, purge_schedule
+
+    assert Settings.from_env({**BASE}).purge_after == timedelta(days=1)
+    assert Settings.from_env({**BASE, "DISKDR_CATCH_UP_WINDOW": "P2D"}).purge_after == timedelta(
+        days=2
+    )
+    assert Settings.from_env({**BASE, "DISKDR_PURGE_AFTER": "P7D"}).purge_after == timedelta(days=7)
+    with pytest.raises(ConfigError, match="DISKDR_PURGE_AFTER: expected at least"):
+        Settings.from_env({**BASE, "DISKDR_PURGE_AFTER": "PT1H"})
+    assert purge_schedule({}) == (DEFAULT_PURGE_SCHEDULE, None)
+    schedule, error = purge_schedule({"DISKDR_PURGE_SCHEDULE": "every day"})
+    assert schedule == DEFAULT_PURGE_SCHEDULE and error and "DISKDR_PURGE_SCHEDULE" in error
