@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from tests.emulator.test_run_command import RG, VM, VM_ID, seed
 
@@ -56,9 +56,10 @@ def test_a_script_reports_its_exit_code(compute, control):
         command("exit 2", treatFailureAsDeploymentFailure=True),
         polling_interval=0.05,
     )
-    with pytest.raises(Exception) as info:
+    with pytest.raises(HttpResponseError):
         failed.result()
-    assert "Failed" in str(info.value) or "failed" in str(info.value)
+    strict = runs.get_by_virtual_machine(RG, VM, "strict", expand="instanceView")
+    assert strict.provisioning_state == "Failed" and strict.instance_view.exit_code == 2
     names = sorted(c.name for c in runs.list_by_virtual_machine(RG, VM))
     assert names == ["broken", "strict", "verify"]
     runs.begin_delete(RG, VM, "broken").result()

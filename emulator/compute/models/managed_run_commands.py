@@ -29,7 +29,7 @@ Deleting the VM deletes its run commands (they are the guest's; ``GuestAgents.on
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from emulator.arm import iso
@@ -62,7 +62,6 @@ class ManagedRunCommand:
     stderr: str = ""
     state_at_end: str = "Succeeded"  # Succeeded | Failed | TimedOut
     error: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def execution_state(self, now: float) -> str:
         if now < self.start:
