@@ -314,6 +314,7 @@ def point_jobs(
             group,
             consistency,
             "primary",
+            members=len(vm.disks),
         )
         jobs.append(
             PointJob(
@@ -347,6 +348,8 @@ def copy_job(point: RecoveryPoint, policy: PolicyRef, install_id: str) -> CopyJo
         point.consistency,
         "replica",
         source=point.id,
+        members=point.members,
+        captured=point.capture_time if point.created_at else None,
     )
     return CopyJob(
         point=point,

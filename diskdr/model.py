@@ -80,6 +80,18 @@ class RecoveryPoint(JsonModel):
     created_at: datetime | None = None
     hold: bool = False
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: How many points the group has (``diskdr-members``); None on points made before
+    #: diskdr wrote it (the group then counts as whole when no listed member is missing).
+    members: int | None = None
+    #: On a replica: when its source was created (``diskdr-captured``).
+    captured_at: datetime | None = None
+
+    @property
+    def capture_time(self) -> datetime:
+        """When the point's data was captured: a replica's source creation time, else the
+        point's own creation time; the slot only when neither is known. The slot is the
+        point's identity, this is its time (retention, "newest" and copy bases use it)."""
+        return self.captured_at or self.created_at or self.slot
 
     def __post_init__(self) -> None:
         for name in ("id", "name", "region", "resource_group", "subscription_id", "owner"):
@@ -98,6 +110,14 @@ class RecoveryPoint(JsonModel):
             if self.created_at.utcoffset() is None:
                 raise ValueError("RecoveryPoint.created_at: expected an aware datetime")
             object.__setattr__(self, "created_at", self.created_at.astimezone(UTC))
+        if self.captured_at is not None:
+            if self.captured_at.utcoffset() is None:
+                raise ValueError("RecoveryPoint.captured_at: expected an aware datetime")
+            object.__setattr__(self, "captured_at", self.captured_at.astimezone(UTC))
+        if self.members is not None and (
+            isinstance(self.members, bool) or not isinstance(self.members, int) or self.members < 1
+        ):
+            raise ValueError("RecoveryPoint.members: expected an integer >= 1")
         if self.completion_percent is not None:
             percent = float(self.completion_percent)
             if not 0.0 <= percent <= 100.0:
@@ -150,6 +170,8 @@ class RecoveryPoint(JsonModel):
             created_at=created_at,
             hold=parsed.hold,
             tags=dict(tags or {}),
+            members=parsed.members,
+            captured_at=parsed.captured,
         )
 
 

@@ -37,6 +37,11 @@ TAG_GROUP = "diskdr-group"
 TAG_CONSISTENCY = "diskdr-consistency"
 TAG_ROLE = "diskdr-role"
 TAG_SOURCE = "diskdr-source"
+#: How many points the point's consistency group has (its VM's protected disks at the slot):
+#: a group with fewer points listed is *partial* (a member failed and was cleaned up).
+TAG_MEMBERS = "diskdr-members"
+#: On a replica: when its source point was created (the capture time of the data it holds).
+TAG_CAPTURED = "diskdr-captured"
 #: Set by people, never by diskdr: a point carrying it (any value) is never removed.
 TAG_HOLD = "diskdr-hold"
 
@@ -259,6 +264,8 @@ class PointTags:
     role: Role
     source: str | None = None
     hold: bool = False
+    members: int | None = None  # absent on points made before diskdr wrote the tag
+    captured: datetime | None = None  # replicas only
 
 
 def point_tags(
@@ -272,11 +279,16 @@ def point_tags(
     consistency: Consistency,
     role: Role,
     source: str | None = None,
+    *,
+    members: int | None = None,
+    captured: datetime | None = None,
 ) -> dict[str, str]:
     """The tags diskdr writes on a recovery point it makes.
 
     ``source`` (the primary point's id) is required for a replica and refused for a
-    primary. Plain values (install id, policy, group) longer than Azure's 256 characters
+    primary. ``members``: how many points the group has (its VM's protected disks);
+    ``captured``: on a replica, when its source was created.
+    Plain values (install id, policy, group) longer than Azure's 256 characters
     are refused rather than cut, since they are compared for equality.
     """
     for what, value in (("install id", install_id), ("policy", policy), ("group", group)):
@@ -309,7 +321,30 @@ def point_tags(
     }
     if source is not None:
         tags[TAG_SOURCE] = id_tag_value(source)
+    if members is not None:
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise ValueError(f"members: expected an integer >= 1, got {members!r}")
+        tags[TAG_MEMBERS] = str(members)
+    if captured is not None:
+        if role != "replica":
+            raise ValueError("captured: only a replica records its source's creation time")
+        tags[TAG_CAPTURED] = format_instant(captured)
     return tags
+
+
+def format_instant(instant: datetime) -> str:
+    """An aware instant as ISO 8601 UTC to the second (``2026-11-24T13:05:09Z``)."""
+    if instant.utcoffset() is None:
+        raise ValueError(f"expected an aware datetime, got {instant!r}")
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_instant(text: str) -> datetime:
+    """The instant :func:`format_instant` wrote (any aware ISO 8601 form is accepted)."""
+    instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if instant.utcoffset() is None:
+        raise ValueError(f"expected an instant with a UTC offset, got {text!r}")
+    return instant.astimezone(UTC)
 
 
 def _tag(tags: Mapping[str, str], name: str) -> str | None:
@@ -371,6 +406,18 @@ def parse_point_tags(
         problems.append(f"{TAG_SOURCE}: missing (required on a replica)")
     if role == "primary" and source is not None:
         problems.append(f"{TAG_SOURCE}: present on a primary point")
+    members = None
+    if (members_text := _tag(tags, TAG_MEMBERS)) is not None:
+        if members_text.isdigit() and int(members_text) >= 1:
+            members = int(members_text)
+        else:
+            problems.append(f"{TAG_MEMBERS}: expected an integer >= 1, got {members_text!r}")
+    captured = None
+    if (captured_text := _tag(tags, TAG_CAPTURED)) is not None:
+        try:
+            captured = parse_instant(captured_text)
+        except ValueError:
+            problems.append(f"{TAG_CAPTURED}: expected an ISO 8601 instant, got {captured_text!r}")
     if problems:
         where = resource_id or "a resource"
         raise PointTagsError(f"{where} carries {TAG_OWNER}={install_id} but: {'; '.join(problems)}")
@@ -386,4 +433,6 @@ def parse_point_tags(
         role=cast(Role, role),
         source=source.lower() if source else None,
         hold=_tag(tags, TAG_HOLD) is not None,
+        members=members,
+        captured=captured,
     )

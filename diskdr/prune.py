@@ -1,12 +1,23 @@
 """Pruning decisions: which of a policy's points to delete, per region, and why.
 
-Retention is decided per consistency group (a VM's points of one slot), so a VM keeps whole
-groups, then checked per disk family so that the newest usable point of every disk in every
-region stays whatever the groups say. Copy bases stay: the newest primary point already
-replicated (the base of the next incremental copy) and any primary a copy is still reading.
-Only points whose owner tag is this install's ever reach here. Pure: the caller lists the
-points and deletes what ``remove`` names (cloud objects first; a failed delete is reported
-and retried on the next run).
+Retention is decided per consistency group (a VM's points of one slot) over one VM's
+groups in one region and role at a time, by the rules of docs/retention.md:
+
+* a group is *complete* when it has every member it expects (the ``diskdr-members`` tag)
+  and all are usable, *partial* when some but not all of its members are usable;
+* ``last N`` keeps the N newest groups with a usable member; each bucket rule keeps the
+  best group of each of its N newest periods (a complete group if the period has one,
+  else the partial group with the most usable members, the newer on a tie); ``within``
+  keeps every group captured inside the window; a kept group keeps its usable members;
+* whatever the rules say: the newest complete group stays whole, each disk's newest
+  usable point stays, and so do points in progress, points on hold and copy bases (the
+  newest primary already replicated, and any primary a copy is still reading);
+* failed points fill nothing and are removed (unless on hold or a copy base).
+
+Time is capture time (:attr:`RecoveryPoint.capture_time`), never the slot label: a
+catch-up cycle or late retry captures today's data under an older slot. Only points whose
+owner tag is this install's ever reach here. Pure: the caller lists the points and deletes
+what ``remove`` names, re-checking copy readers right before each delete.
 
 Disk restore points (policies with VM restore points) are kept or removed with their VM
 restore point: Azure deletes a restore point whole, so if any of its disks' points must
@@ -19,17 +30,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
-from diskdr import retention
 from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import id_tag_value
 from diskdr.restore_points import VmRestorePoint, restore_point_of
-from diskdr.retention import PointInfo, RetentionRules
+from diskdr.retention import BUCKET_RULES, RetentionRules, bucket_label, iso_duration
+
+GroupState = Literal["complete", "partial", "unusable"]
 
 
 @dataclass(frozen=True)
 class PruneItem(JsonModel):
-    """One point and the decision on it."""
+    """One point and the decision on it. ``slot`` is the point's identity, ``captured_at``
+    its time (when its data was captured); reports show both."""
 
     id: str
     region: str
@@ -41,45 +55,102 @@ class PruneItem(JsonModel):
     state: str
     reasons: tuple[str, ...] = ()
     unit: str | None = None  # the VM restore point deleted with this point, if any
+    captured_at: datetime | None = None
+    disk_uid: str = ""
+    group_state: str | None = None  # complete | partial | unusable
 
 
 @dataclass(frozen=True)
 class PrunePlan(JsonModel):
-    """The decision for one policy: points kept (with reasons) and points to remove."""
+    """The decision for one policy: points kept (with reasons) and points to remove.
+
+    ``copy_regions``: the regions the policy copies to, whose copy gates the deletes
+    consult (a copy holding a lease for a disk may be about to read its points)."""
 
     policy: str
     keep: tuple[PruneItem, ...]
     remove: tuple[PruneItem, ...]
     notes: tuple[str, ...] = ()
+    copy_regions: tuple[str, ...] = ()
 
 
-def copy_bases(points: Iterable[RecoveryPoint]) -> set[str]:
-    """Primary point ids that must stay for replication's sake.
+@dataclass(frozen=True)
+class ConsistencyGroup:
+    """One VM's points of one slot, in one region and role."""
 
-    Per disk family: the newest primary whose replica is usable (the next incremental copy
-    is computed against it) and every primary a copy in flight is reading from.
+    id: str
+    slot: datetime
+    members: tuple[RecoveryPoint, ...]
+
+    @property
+    def time(self) -> datetime:
+        """The group's capture time: its earliest member's."""
+        return min(member.capture_time for member in self.members)
+
+    @property
+    def expected(self) -> int:
+        """How many members the group has: the ``diskdr-members`` tag, else those listed."""
+        tagged = [member.members for member in self.members if member.members is not None]
+        return max([len(self.members), *tagged])
+
+    @property
+    def usable(self) -> tuple[RecoveryPoint, ...]:
+        return tuple(member for member in self.members if member.state == "usable")
+
+    @property
+    def state(self) -> GroupState:
+        usable = len(self.usable)
+        if usable == len(self.members) == self.expected:
+            return "complete"
+        return "partial" if usable else "unusable"
+
+    @property
+    def rank(self) -> tuple[bool, int]:
+        """Which group best stands for a period: complete first, then most usable members."""
+        return (self.state == "complete", len(self.usable))
+
+
+def family(point: RecoveryPoint) -> tuple[str, str]:
+    """A point's snapshot family: its source disk id and unique id."""
+    return (point.disk_id, point.disk_uid)
+
+
+def copy_bases(points: Iterable[RecoveryPoint]) -> dict[str, str]:
+    """Primary point ids that must stay for replication's sake, with the reason.
+
+    Per disk family: the newest primary (by capture time) whose replica is usable — the
+    next incremental copy is computed against it (``copy-base``) — and every primary a
+    copy in flight is reading from (``copy-reading``).
     """
     points = list(points)
-    replicas = [p for p in points if p.role == "replica"]
     primaries_by_tag = {id_tag_value(p.id): p for p in points if p.role == "primary"}
-    bases: set[str] = set()
+    bases: dict[str, str] = {}
     newest_copied: dict[tuple[str, str], RecoveryPoint] = {}
-    for replica in replicas:
+    for replica in points:
+        if replica.role != "replica":
+            continue
         source = primaries_by_tag.get(replica.source_id or "")
         if source is None:
             continue
         if replica.state in ("creating", "pending"):
-            bases.add(source.id)
+            bases[source.id] = "copy-reading"
         elif replica.state == "usable":
-            family = (source.disk_id, source.disk_uid)
-            best = newest_copied.get(family)
-            if best is None or source.slot > best.slot:
-                newest_copied[family] = source
-    bases.update(point.id for point in newest_copied.values())
+            best = newest_copied.get(family(source))
+            if best is None or _newer(source, best):
+                newest_copied[family(source)] = source
+    for point in newest_copied.values():
+        bases.setdefault(point.id, "copy-base")
     return bases
 
 
-def _item(point: RecoveryPoint, reasons: tuple[str, ...] = ()) -> PruneItem:
+def _newer(first: RecoveryPoint, second: RecoveryPoint) -> bool:
+    """Whether ``first`` was captured after ``second`` (equal times: the smaller id)."""
+    return (first.capture_time, second.id) > (second.capture_time, first.id)
+
+
+def _item(
+    point: RecoveryPoint, reasons: tuple[str, ...] = (), group_state: str | None = None
+) -> PruneItem:
     return PruneItem(
         id=point.id,
         region=point.region,
@@ -91,71 +162,95 @@ def _item(point: RecoveryPoint, reasons: tuple[str, ...] = ()) -> PruneItem:
         state=point.state,
         reasons=reasons,
         unit=restore_point_of(point.id),
+        captured_at=point.capture_time,
+        disk_uid=point.disk_uid,
+        group_state=group_state,
     )
 
 
-def _group_info(members: list[RecoveryPoint], bases: set[str], owner: str) -> PointInfo:
-    states = {member.state for member in members}
-    usable = states == {"usable"}
-    in_progress = bool(states & {"creating", "pending"})
-    return PointInfo(
-        id=members[0].group,
-        slot=members[0].slot,
-        owner=owner,
-        usable=usable,
-        failed=not usable and not in_progress,
-        hold=any(member.hold for member in members),
-        copy_base=any(member.id in bases for member in members),
-    )
+def groups_of(points: Iterable[RecoveryPoint]) -> list[ConsistencyGroup]:
+    """The points' consistency groups, newest capture first (equal times: by group id)."""
+    members: dict[str, list[RecoveryPoint]] = defaultdict(list)
+    for point in points:
+        members[point.group].append(point)
+    groups = [ConsistencyGroup(gid, found[0].slot, tuple(found)) for gid, found in members.items()]
+    groups.sort(key=lambda group: group.id)
+    groups.sort(key=lambda group: group.time, reverse=True)
+    return groups
+
+
+def group_reasons(
+    groups: list[ConsistencyGroup], rules: RetentionRules, now: datetime
+) -> dict[str, list[str]]:
+    """Why each group is kept, by group id (groups newest first; absent: not kept)."""
+    reasons: dict[str, list[str]] = defaultdict(list)
+    candidates = [group for group in groups if group.usable]
+    for group in candidates[: rules.last]:
+        reasons[group.id].append("last")
+    for rule in BUCKET_RULES:
+        count = getattr(rules, rule)
+        if not count:
+            continue
+        best: dict[str, ConsistencyGroup] = {}  # period label -> its best group so far
+        for group in candidates:  # newest first: periods appear newest first
+            label = bucket_label(rule, group.time, rules.time_zone)
+            if label not in best or group.rank > best[label].rank:
+                best[label] = group
+        for label in list(best)[:count]:
+            reasons[best[label].id].append(f"{rule} {label}")
+    if rules.within is not None:
+        cutoff = now - rules.within
+        for group in candidates:
+            if group.time > cutoff:
+                reasons[group.id].append(f"within {iso_duration(rules.within)}")
+    for group in candidates[: rules.min_keep]:
+        reasons[group.id].append("min-keep")
+    complete = next((group for group in candidates if group.state == "complete"), None)
+    if complete is not None:
+        reasons[complete.id].append("newest-complete")
+    return reasons
 
 
 def decide_set(
-    points: list[RecoveryPoint], rules: RetentionRules, now: datetime, owner: str, bases: set[str]
+    points: list[RecoveryPoint], rules: RetentionRules, now: datetime, bases: dict[str, str]
 ) -> tuple[list[PruneItem], list[PruneItem]]:
-    """Keep/remove for one VM's points of one role in one region (group-wise, then per disk)."""
-    groups: dict[str, list[RecoveryPoint]] = defaultdict(list)
+    """Keep/remove for one VM's points of one role in one region."""
+    groups = groups_of(points)
+    kept_groups = group_reasons(groups, rules, now)
+    state_of = {group.id: group.state for group in groups}
+    newest_usable: dict[tuple[str, str], RecoveryPoint] = {}
     for point in points:
-        groups[point.group].append(point)
-    infos = [_group_info(members, bases, owner) for members in groups.values()]
-    decision = retention.apply(infos, rules, now, owner)
+        if point.state == "usable":
+            best = newest_usable.get(family(point))
+            if best is None or _newer(point, best):
+                newest_usable[family(point)] = point
     keep_reasons: dict[str, tuple[str, ...]] = {}
-    for group in decision.keep:
-        for member in groups[group.id]:
-            reasons = decision.reasons[group.id]
-            if member.id in bases and "copy-base" not in reasons:
-                reasons = (*reasons, "copy-base")
-            keep_reasons[member.id] = reasons
-    # Per disk family: the newest usable point always stays, whatever the groups say.
-    families: dict[tuple[str, str], list[RecoveryPoint]] = defaultdict(list)
     for point in points:
-        families[(point.disk_id, point.disk_uid)].append(point)
-    for members in families.values():
-        usable = [m for m in members if m.state == "usable"]
-        if usable:
-            newest = max(usable, key=lambda m: (m.slot, m.id))
-            if newest.id not in keep_reasons:
-                keep_reasons[newest.id] = ("newest-usable",)
-        for member in members:
-            if member.id in bases and member.id not in keep_reasons:
-                keep_reasons[member.id] = ("copy-base",)
-            if member.hold and member.id not in keep_reasons:
-                keep_reasons[member.id] = ("hold",)
-            if member.state in ("creating", "pending") and member.id not in keep_reasons:
-                keep_reasons[member.id] = ("in-progress",)
+        why = list(kept_groups.get(point.group, ())) if point.state == "usable" else []
+        if newest_usable.get(family(point)) is point:
+            why.append("newest-usable")
+        if point.state in ("creating", "pending"):
+            why.append("in-progress")
+        if point.hold:
+            why.append("hold")
+        if point.id in bases:
+            why.append(bases[point.id])
+        if why:
+            keep_reasons[point.id] = tuple(why)
     # A VM restore point goes whole or stays whole: a member kept keeps the others.
     units: dict[str, list[RecoveryPoint]] = defaultdict(list)
     for point in points:
         unit = restore_point_of(point.id)
         if unit is not None:
             units[unit].append(point)
-    for members in units.values():
-        kept = [m for m in members if m.id in keep_reasons]
-        if kept and len(kept) < len(members):
+    for unit_members in units.values():
+        kept = [m for m in unit_members if m.id in keep_reasons]
+        if kept and len(kept) < len(unit_members):
             reasons = tuple(dict.fromkeys(r for m in kept for r in keep_reasons[m.id]))
-            for member in members:
+            for member in unit_members:
                 keep_reasons.setdefault(member.id, reasons)
-    keep = [_item(p, keep_reasons[p.id]) for p in points if p.id in keep_reasons]
-    remove = [_item(p) for p in points if p.id not in keep_reasons]
+    keep = [_item(p, keep_reasons[p.id], state_of[p.group]) for p in points if p.id in keep_reasons]
+    remove = [_item(p, (), state_of[p.group]) for p in points if p.id not in keep_reasons]
     return keep, remove
 
 
@@ -188,7 +283,7 @@ def plan(
             keep.extend(_item(p, ("no-replica-rules",)) for p in members)
             unjudged[region] += len(members)
             continue
-        kept, removed = decide_set(members, rules, now, owner, bases)
+        kept, removed = decide_set(members, rules, now, bases)
         keep.extend(kept)
         remove.extend(removed)
     for region, count in sorted(unjudged.items()):
@@ -203,12 +298,17 @@ def plan(
 
 def restore_point_leftovers(
     policy: str, failed: Iterable[VmRestorePoint], owner: str
-) -> tuple[PruneItem, ...]:
-    """Items removing the policy's failed VM restore points (a failed create leaves one
-    behind, holding no disk restore point; diskdr deletes it at once, these are the ones
-    that delete did not reach)."""
-    return tuple(
-        PruneItem(
+) -> tuple[tuple[PruneItem, ...], tuple[PruneItem, ...]]:
+    """(keep, remove) items of the policy's failed VM restore points (a failed create
+    leaves one behind, holding no disk restore point; diskdr deletes it at once, these are
+    the ones that delete did not reach). One on hold stays: nothing diskdr plans to delete
+    is refused, then reported as a failure, on every run."""
+    keep: list[PruneItem] = []
+    remove: list[PruneItem] = []
+    for point in failed:
+        if point.owner != owner or point.policy != policy or point.state != "failed":
+            continue
+        item = PruneItem(
             id=point.id,
             region=point.region,
             role=point.role,
@@ -217,8 +317,10 @@ def restore_point_leftovers(
             slot=point.slot,
             group=point.group,
             state="failed",
+            reasons=("hold",) if point.hold else (),
             unit=point.id,
+            captured_at=point.created_at or point.slot,
+            group_state="unusable",
         )
-        for point in failed
-        if point.owner == owner and point.policy == policy and point.state == "failed"
-    )
+        (keep if point.hold else remove).append(item)
+    return tuple(keep), tuple(remove)

@@ -354,6 +354,9 @@ def to_vm_restore_point(
                 created_at=restore_point.created_at,
                 hold=hold,
                 tags=tags,
+                # Azure creates a restore point's disk restore points together, so the
+                # ones it lists are the whole group.
+                members=len(restore_point.disks) or None,
             )
         )
     state, error_code = overall_state(restore_point, points)

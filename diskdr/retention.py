@@ -33,14 +33,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from diskdr.errors import OwnershipError
 
 __all__ = [
+    "BUCKET_RULES",
     "Decision",
     "PointInfo",
     "RetentionRules",
     "apply",
+    "bucket_label",
     "iso_duration",
 ]
 
 _COUNT_RULES = ("last", "hourly", "daily", "weekly", "monthly", "yearly")
+#: The rules that keep one point (or group) per period, in reason order.
+BUCKET_RULES = ("hourly", "daily", "weekly", "monthly", "yearly")
 # Zones whose wall clock is UTC: bucket keys come straight from the slot, no conversion.
 _UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu"})
 _ZERO = timedelta(0)
@@ -333,3 +337,21 @@ def _rule_reasons(ordered: list[PointInfo], rules: RetentionRules) -> dict[int, 
 
 def _date_label(local: datetime) -> str:
     return f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
+
+
+def bucket_label(rule: str, instant: datetime, time_zone: str = "UTC") -> str:
+    """The period ``instant`` falls in for a bucket rule, cut in ``time_zone``: the text a
+    reason shows after the rule's name (``daily 2026-11-24``, ``weekly 2026-W48``)."""
+    local = instant if time_zone in _UTC_ZONES else instant.astimezone(ZoneInfo(time_zone))
+    if rule == "hourly":
+        return f"{_date_label(local)}T{local.hour:02d}"
+    if rule == "daily":
+        return _date_label(local)
+    if rule == "weekly":
+        iso_year, iso_week, _ = local.isocalendar()
+        return f"{iso_year:04d}-W{iso_week:02d}"
+    if rule == "monthly":
+        return f"{local.year:04d}-{local.month:02d}"
+    if rule == "yearly":
+        return f"{local.year:04d}"
+    raise ValueError(f"not a bucket rule: {rule!r} (expected one of {', '.join(BUCKET_RULES)})")

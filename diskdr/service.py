@@ -290,8 +290,14 @@ class Service:
             self.install_id,
         )
         notes = tuple(f"left alone, tags broken: {message}" for message in broken)
-        leftovers = restore_point_leftovers(policy.name, failed, self.install_id)
-        return replace(decided, remove=decided.remove + leftovers, notes=decided.notes + notes)
+        held, leftovers = restore_point_leftovers(policy.name, failed, self.install_id)
+        return replace(
+            decided,
+            keep=decided.keep + held,
+            remove=decided.remove + leftovers,
+            notes=decided.notes + notes,
+            copy_regions=(policy.replicate.region,) if policy.replicate else (),
+        )
 
     def delete_point(self, point_id: str) -> dict[str, Any]:
         """Delete one of our points; ``{"id", "deleted": bool, "error"}``. A VM restore

@@ -18,7 +18,7 @@ import pytest
 from azure.mgmt.compute.models import CreationData, Snapshot, SnapshotProperties
 
 from diskdr.model import RecoveryPoint
-from diskdr.naming import format_slot, group_id, parse_slot, point_name, point_tags
+from diskdr.naming import format_slot, group_id, parse_instant, parse_slot, point_name, point_tags
 from diskdr.policy import load_policy_file
 from diskdr.prune import plan
 from tests.e2e.conftest import (
@@ -286,8 +286,15 @@ def test_points_carry_designs_tags_in_both_regions(three_slots: ThreeSlots):
         assert replica.incremental is True
         assert replica.creation_data.create_option == "CopyStart"
         assert same_id(replica.creation_data.source_resource_id, primary.id)
-        same = {k: v for k, v in replica_tags.items() if k not in ("diskdr-role", "diskdr-source")}
+        own = ("diskdr-role", "diskdr-source", "diskdr-captured")
+        same = {k: v for k, v in replica_tags.items() if k not in own}
         assert same == {k: v for k, v in tags.items() if k != "diskdr-role"}
+        group_size = sum((p.tags or {})["diskdr-group"] == tags["diskdr-group"] for p in primaries)
+        assert tags["diskdr-members"] == str(group_size)
+        # The replica records when its source was created: the capture time of its data.
+        assert parse_instant(replica_tags["diskdr-captured"]) == primary.time_created.replace(
+            microsecond=0
+        )
 
     # A group is one VM at one slot: all of its disks share it, in both regions.
     groups: dict[str, set[str]] = {}

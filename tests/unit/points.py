@@ -34,7 +34,11 @@ def point(
     source: RecoveryPoint | None = None,
     hold: bool = False,
     uid: str | None = None,
+    members: int | None = None,
+    created: float | None = None,
 ) -> RecoveryPoint:
+    """A point of ``disk`` at slot T0 + ``hours``, created 30 s after its slot unless
+    ``created`` (hours after T0) says when (a catch-up or a late retry)."""
     slot = T0 + timedelta(hours=hours)
     region = region or ("eastus" if role == "primary" else "westus2")
     group_rg = "rg-app" if role == "primary" else "rg-dr"
@@ -58,6 +62,9 @@ def point(
         state=state,  # type: ignore[arg-type]
         completion_percent=100.0 if state == "usable" else 40.0,
         source_id=id_tag_value(source.id) if source is not None else None,
-        created_at=slot + timedelta(seconds=30),
+        created_at=slot + timedelta(seconds=30)
+        if created is None
+        else T0 + timedelta(hours=created),
         hold=hold,
+        members=members,
     )

@@ -128,6 +128,8 @@ def test_to_dict_is_plain_json_with_camel_case_keys():
         "createdAt",
         "hold",
         "tags",
+        "members",
+        "capturedAt",
     }
 
 

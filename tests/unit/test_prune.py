@@ -22,7 +22,10 @@ def test_keeps_whole_groups_and_removes_older_ones():
     result = plan("gold", points, LAST_1, None, NOW, OWNER)
     assert ids(result.keep) == {p.id for p in points if p.slot == T0 + timedelta(hours=8)}
     assert len(result.remove) == 4
-    assert all(item.reasons == ("last", "min-keep", "newest-usable") for item in result.keep)
+    assert all(
+        item.reasons == ("last", "min-keep", "newest-complete", "newest-usable")
+        for item in result.keep
+    )
 
 
 def test_other_installs_and_other_policies_are_never_touched():
@@ -39,9 +42,11 @@ def test_newest_usable_point_of_a_disk_survives_a_failed_group():
     newer = [point(disk="d0", hours=4), point(disk="d1", hours=4, state="failed")]
     result = plan("gold", older + newer, LAST_1, None, NOW, OWNER)
     kept = {(item.disk_id.rsplit("/", 1)[1], item.slot): item.reasons for item in result.keep}
-    # The complete group at 0h is the newest usable group; d0's 4h point is its disk's newest.
-    assert kept[("d0", T0 + timedelta(hours=4))] == ("newest-usable",)
-    assert kept[("d0", T0)] == ("last", "min-keep", "newest-usable")
+    # The partial group at 4h is the newest with a usable member; the complete group at 0h
+    # is the newest complete one and stays whole.
+    assert kept[("d0", T0 + timedelta(hours=4))] == ("last", "min-keep", "newest-usable")
+    assert kept[("d0", T0)] == ("newest-complete",)
+    assert kept[("d1", T0)] == ("newest-complete", "newest-usable")
     assert ids(result.remove) == {newer[1].id}
 
 
@@ -59,7 +64,7 @@ def test_copy_bases_newest_replicated_and_in_flight_sources():
     r0 = point(hours=0, role="replica", source=p0)
     r1 = point(hours=4, role="replica", source=p1)
     r2 = point(hours=8, role="replica", source=p2, state="pending")
-    assert copy_bases([p0, p1, p2, r0, r1, r2]) == {p1.id, p2.id}
+    assert copy_bases([p0, p1, p2, r0, r1, r2]) == {p1.id: "copy-base", p2.id: "copy-reading"}
 
 
 def test_copy_base_is_kept_even_when_rules_would_remove_it():

@@ -315,9 +315,10 @@ def test_pruning_removes_restore_points_whole():
 
 def test_failed_leftovers_are_removed():
     failed = record(provisioning="Failed", disks=())
-    items = restore_point_leftovers("gold", [failed, record()], INSTALL)
+    held, items = restore_point_leftovers("gold", [failed, record()], INSTALL)
+    assert held == ()
     assert [(i.id, i.unit, i.state) for i in items] == [(failed.id, failed.id, "failed")]
-    assert restore_point_leftovers("silver", [failed], INSTALL) == ()
+    assert restore_point_leftovers("silver", [failed], INSTALL) == ((), ())
 
 
 def test_copy_bases_keep_the_newest_replicated_and_the_one_being_copied():
@@ -350,6 +351,18 @@ def test_copy_bases_keep_the_newest_replicated_and_the_one_being_copied():
     kept = {item.unit: item.reasons for item in decided.keep if item.role == "primary"}
     assert set(kept) == {primaries[1].id, primaries[2].id, primaries[3].id}
     assert "last" in kept[primaries[3].id]
-    assert kept[primaries[2].id] == ("copy-base",)  # a copy is reading it
+    assert kept[primaries[2].id] == ("copy-reading",)  # a copy is reading it
     assert kept[primaries[1].id] == ("copy-base",)  # the newest point already copied
     assert {item.unit for item in decided.remove} == {primaries[0].id}
+
+
+def test_a_held_failed_restore_point_is_kept_not_planned_for_removal():
+    # Hole 7: it used to be planned for removal on every run, refused, reported as failed.
+    held = to_vm_restore_point(
+        collection("primary", **{"diskdr-hold": "audit"}),
+        view(provisioning="Failed", disks=()),
+        INSTALL,
+    )
+    assert held is not None and held.hold
+    keep, remove = restore_point_leftovers("gold", [held], INSTALL)
+    assert remove == () and [(i.id, i.reasons) for i in keep] == [(held.id, ("hold",))]
