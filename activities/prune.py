@@ -1,4 +1,5 @@
-"""Activities of pruning: decide (list + pure retention) and delete one point."""
+"""Activities of pruning: decide (list + pure retention), re-check copy readers right before
+deleting, and delete one point."""
 
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,12 @@ def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
     """The prune plan of one policy at ``now`` (the orchestration's clock) -> PrunePlan."""
     now = datetime.fromisoformat(request["now"])
     return get_service().prune_plan(request["policy"], now).to_dict()
+
+
+@bp.activity_trigger(input_name="point_ids")
+def recheck_prune(point_ids: list[str]) -> dict[str, str]:
+    """Of these primary points, the ones a copy reads or bases on now -> the reason."""
+    return get_service().prune_recheck(point_ids)
 
 
 @bp.activity_trigger(input_name="point_id")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from diskdr.audit import AzureWrite
-from diskdr.errors import AzureError
+from diskdr.errors import AzureError, is_transient
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import (
@@ -49,11 +49,6 @@ class Failure(JsonModel):
                 error.detail, error.code, error.status, error.request_id, is_transient(error)
             )
         return cls(f"{type(error).__name__}: {error}")
-
-
-def is_transient(error: AzureError) -> bool:
-    """Throttling (429), server errors (5xx) and no answer at all are transient."""
-    return error.status is None or error.status == 429 or error.status >= 500
 
 
 @dataclass(frozen=True)

@@ -99,3 +99,72 @@ class ThrottledError(AzureError):
 
 class LimitReachedError(AzureError):
     """A platform limit was hit (e.g. ``SnapshotsLimitReached``); retrying does not help."""
+
+
+# --- transient or permanent: the one place that decides ---------------------------------
+#: Codes that clear by waiting, whatever the status (throttling, busy or failing servers).
+TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequests",
+        "RetryableError",
+        "InternalServerError",
+        "InternalExecutionError",
+        "ServerBusy",
+        "ServiceUnavailable",
+        "GatewayTimeout",
+        "OperationPreempted",
+        "FailedPointBeingDeleted",
+    }
+)
+#: Codes that waiting never clears: retrying them only holds a copy slot or a deadline.
+PERMANENT_CODES = frozenset(
+    {
+        "NameOwnedByOther",
+        "CollectionSourceMismatch",
+        "SnapshotsLimitReached",
+        "PropertyChangeNotAllowed",
+        "InvalidParameter",
+        "BadRequest",
+        "InvalidResourceLocation",
+        "InvalidResourceGroupLocation",
+        "AuthorizationFailed",
+        "LinkedAuthorizationFailed",
+        "ScopeLocked",
+        "NotFound",
+        "ResourceNotFound",
+        "ResourceGroupNotFound",
+    }
+)
+#: Compute answers ``OperationNotAllowed`` both for limits that pass (one copy of a disk at
+#: a time, copies in flight per region, snapshot rate, a source not ready yet) and for
+#: refusals that do not (copy order, a SKU change): the message tells them apart.
+_PASSING_HINTS = (
+    "at a time",
+    "in progress",
+    "not ready",
+    "yet",
+    "retry",
+    "too many",
+    "being deleted",
+)
+
+
+def is_transient(error: AzureError) -> bool:
+    """Whether ``error`` is worth trying again later.
+
+    No answer, 429 and 5xx are transient; then Azure's code decides (``TRANSIENT_CODES``,
+    ``PERMANENT_CODES``, ``OperationNotAllowed`` by its message); anything else is
+    permanent: an unknown refusal is reported at once with Azure's code, not retried for
+    a whole deadline.
+    """
+    if error.status is None or error.status == 429 or error.status >= 500:
+        return True
+    code = error.code or ""
+    if code in PERMANENT_CODES:
+        return False
+    if code in TRANSIENT_CODES:
+        return True
+    if code == "OperationNotAllowed":
+        message = error.detail.lower()
+        return any(hint in message for hint in _PASSING_HINTS)
+    return False

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diskdr.azure.restore_points import RestorePointListing, RestorePointPort
-from diskdr.backup import Failure, copy_action, is_transient
+from diskdr.backup import Failure, copy_action
 from diskdr.clock import utc_now
-from diskdr.errors import AzureError, PointTagsError, ThrottledError
+from diskdr.errors import AzureError, PointTagsError, ThrottledError, is_transient
 from diskdr.naming import parse_resource_id
 from diskdr.restore_points import (
     IN_PROGRESS_RECHECK,

@@ -125,8 +125,9 @@ def collection_tags(
 ) -> dict[str, str]:
     """The tags of a restore point collection diskdr makes (its points carry none).
 
-    ``diskdr-policy`` is the policy that last took a point of the VM: a VM belongs to one
-    policy at a time, and that policy's pruning judges every point of the collection.
+    ``diskdr-policy`` is the policy that created the collection: it owns the collection,
+    and only its pruning judges the collection's points; another policy's run never
+    rewrites it (``RestorePointPort.ensure_collection``).
     A replica collection names its source collection in ``diskdr-source``.
     """
     if (role == "replica") != (source is not None):

@@ -28,14 +28,13 @@ from diskdr.backup import (
     Failure,
     PointJob,
     copy_action,
-    is_transient,
 )
-from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError
+from diskdr.errors import AzureError, ConfigError, ResourceNotFoundError, is_transient
 from diskdr.inventory import VmInfo, protected_disks, vm_in_target
 from diskdr.model import RecoveryPoint
 from diskdr.naming import id_tag_value, parse_resource_id
 from diskdr.policy import Policy, PolicySet, load_policy_file, parse_policy_text
-from diskdr.prune import PrunePlan, plan, restore_point_leftovers
+from diskdr.prune import PrunePlan, copy_bases, plan, restore_point_leftovers
 from diskdr.restore_point_steps import RestorePointSteps
 from diskdr.restore_points import VmRestorePoint, deletion_unit, is_restore_point_id
 from diskdr.settings import POLICY_TEXT, Settings
@@ -233,11 +232,10 @@ class Service:
             )
         except AzureError as error:
             log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
+            # diskdr.errors.is_transient decides: a copy limit (Azure's cap shared with
+            # other tools, one copy per disk) waits; NameOwnedByOther, copy order and other
+            # refusals that never pass are reported at once and free the copy slot.
             failure = Failure.from_error(error)
-            if error.status == 409:
-                # A CopyStart refused for a copy limit (copies of other tools or installs
-                # share Azure's cap, one copy per disk, creation order): wait, try again.
-                failure = replace(failure, transient=True)
             return {"action": "start", "error": failure.to_dict()}
         return {"action": "start", "replica": replica.to_dict()}
 
@@ -298,6 +296,18 @@ class Service:
             notes=decided.notes + notes,
             copy_regions=(policy.replicate.region,) if policy.replicate else (),
         )
+
+    def prune_recheck(self, point_ids: Iterable[str]) -> dict[str, str]:
+        """Which of these primary points a copy reads now, or is the base of the next
+        incremental copy, listed afresh right before they are deleted: ``{id: reason}``.
+
+        The plan was made earlier; a copy started since (an on-demand or VM-change run, a
+        catch-up cycle) may be reading one of them. Those are skipped this time, and the
+        next run decides again.
+        """
+        wanted = set(point_ids)
+        bases = copy_bases(self._listing()[0])
+        return {point_id: reason for point_id, reason in bases.items() if point_id in wanted}
 
     def delete_point(self, point_id: str) -> dict[str, Any]:
         """Delete one of our points; ``{"id", "deleted": bool, "error"}``. A VM restore

@@ -83,6 +83,28 @@ def indexed_tick_schedule(environ: Mapping[str, str] | None = None) -> tuple[str
         return DEFAULT_TICK_SCHEDULE, str(error)
 
 
+def _buckets(text: str) -> tuple[tuple[str, float, float], ...]:
+    """``DISKDR_ARM_BUCKETS``: ``reads=250/25,writes=200/10,deletes=200/10`` (burst/refill
+    per second); kinds left out keep ARM's documented bucket."""
+    buckets = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        kind, _, spec = item.partition("=")
+        burst, _, rate = spec.partition("/")
+        try:
+            values = (float(burst), float(rate))
+        except ValueError:
+            values = (0.0, 0.0)
+        if kind.strip() not in ("reads", "writes", "deletes") or min(values) <= 0:
+            raise ConfigError(
+                f"DISKDR_ARM_BUCKETS: expected kind=burst/rate items (kinds reads, writes, "
+                f"deletes; positive numbers), got {item!r}"
+            )
+        buckets.append((kind.strip(), *values))
+    return tuple(buckets)
+
+
 def purge_schedule(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
     """``DISKDR_PURGE_SCHEDULE`` (NCRONTAB, default daily) and its error, as
     :func:`indexed_tick_schedule`: a bad value falls back to the default instead of
@@ -143,6 +165,10 @@ class Settings:
     copy_deadline: timedelta = timedelta(hours=24)
     catch_up_window: timedelta = timedelta(days=1)
     debounce: timedelta = timedelta(minutes=15)
+    # Throttle-aware pacing of ARM calls (diskdr.azure.clients.ArmPacing) and the buckets
+    # it assumes: (kind, burst, refill per second); empty = ARM's documented ones.
+    arm_pacing: bool = True
+    arm_buckets: tuple[tuple[str, float, float], ...] = ()
     purge_after: timedelta = timedelta(days=1)  # finished instances older than this go
 
     @classmethod
@@ -201,5 +227,7 @@ class Settings:
             copy_deadline=_duration(env, "DISKDR_COPY_DEADLINE", "P1D"),
             catch_up_window=catch_up_window,
             debounce=_duration(env, "DISKDR_DEBOUNCE", "PT15M", timedelta(minutes=1)),
+            arm_pacing=_bool_setting(env, "DISKDR_ARM_PACING", True),
+            arm_buckets=_buckets(env.get("DISKDR_ARM_BUCKETS", "")),
             purge_after=_purge_after(env, catch_up_window),
         )

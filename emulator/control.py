@@ -19,6 +19,7 @@ from emulator import content, estate
 from emulator.arm import iso
 from emulator.errors import ArmError, InvalidParameter, NotFound
 from emulator.faults import FaultRule, Faults
+from emulator.throttle import default_resource_limits
 from emulator.world import Bucket, Transfer, World
 
 
@@ -197,6 +198,7 @@ _CONFIG_FIELDS = {
     "buckets",
     "armRegion",
     "lroHints",
+    "resourceLimits",
 }
 _LIMIT_FIELDS = {
     "incrementalSnapshotsPerDisk": "incremental_snapshots_per_disk",
@@ -227,6 +229,10 @@ def config_json(world: World) -> dict[str, Any]:
         "buckets": {k: {"burst": b.burst, "rate": b.rate} for k, b in c.buckets.items()},
         "armRegion": c.arm_region,
         "lroHints": c.lro_hints,
+        "resourceLimits": {
+            name: list(c.resource_limits.get(name) or limits)
+            for name, limits in default_resource_limits().items()
+        },
     }
 
 
@@ -310,6 +316,22 @@ def set_config(request: ControlRequest) -> Any:
         if not isinstance(region, str) or not region:
             raise InvalidParameter("armRegion must be a region name.", target="armRegion")
         updates.append(lambda: setattr(c, "arm_region", region))
+    if "resourceLimits" in body:
+        spec = body["resourceLimits"]
+        known = default_resource_limits()
+        if not isinstance(spec, dict):
+            raise InvalidParameter("resourceLimits must be an object.", target="resourceLimits")
+        check_fields(spec, set(known), "resourceLimits")
+        limits: dict[str, tuple[int, int]] = {}
+        for name, pair in spec.items():
+            where = f"resourceLimits.{name}"
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise InvalidParameter(f"{where} must be [3-minute, 30-minute].", target=where)
+            limits[name] = (
+                int(_number(pair[0], where, positive=True)),
+                int(_number(pair[1], where, positive=True)),
+            )
+        updates.append(lambda: c.resource_limits.update(limits))
     if "lroHints" in body:
         if not isinstance(body["lroHints"], bool):
             raise InvalidParameter("lroHints must be true or false.", target="lroHints")

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from emulator.errors import InvalidParameter
+from emulator.errors import ArmError, InvalidParameter
 
 RULE_FIELDS = {"method", "path", "status", "code", "message", "probability", "count", "latencyMs"}
 
@@ -128,6 +128,7 @@ class Faults:
 def _default_code(status: int) -> str:
     return {
         400: "BadRequest",
+        403: "AuthorizationFailed",
         404: "NotFound",
         409: "Conflict",
         429: "TooManyRequests",
@@ -136,3 +137,77 @@ def _default_code(status: int) -> str:
         503: "ServiceUnavailable",
         504: "GatewayTimeout",
     }.get(status, "InjectedFault")
+
+
+class PolicyDenial(ArmError):
+    """ARM's 403 ``RequestDisallowedByPolicy``: the error carries ``additionalInfo`` of type
+    ``PolicyViolation`` (Learn "Resolve errors for request disallowed by policy")."""
+
+    status = 403
+    code = "RequestDisallowedByPolicy"
+
+    def __init__(self, message: str, info: dict[str, Any], target: str) -> None:
+        super().__init__(message, target=target)
+        self.info = info
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["additionalInfo"] = [{"type": "PolicyViolation", "info": self.info}]
+        return body
+
+
+def action_of(method: str, path: str) -> str:
+    """The RBAC action of a request: ``Microsoft.Compute/snapshots/write``,
+    ``Microsoft.Compute/disks/beginGetAccess/action`` and the like."""
+    verb = {"GET": "read", "HEAD": "read", "DELETE": "delete"}.get(method.upper(), "write")
+    parts = [p for p in path.split("/") if p]
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return f"Microsoft.Resources/subscriptions/resourceGroups/{verb}"
+    start = len(lowered) - 1 - lowered[::-1].index("providers")
+    namespace, *rest = parts[start + 1 :] or [""]
+    action = None
+    if method.upper() == "POST" and len(rest) >= 3 and len(rest) % 2 == 1:
+        *rest, action = rest
+    resource_type = "/".join([namespace, *rest[0::2]])
+    return f"{resource_type}/{action}/action" if action else f"{resource_type}/{verb}"
+
+
+def fault_error(rule: FaultRule, method: str, path: str, principal: str) -> ArmError:
+    """The error a fault rule answers with; 403s in ARM's shapes (Learn "Troubleshoot Azure
+    RBAC": ``AuthorizationFailed``; "Resolve errors for request disallowed by policy")."""
+    assert rule.status is not None
+    scope = path.split("?", 1)[0]
+    if rule.status == 403 and rule.code in (None, "AuthorizationFailed"):
+        message = rule.message or (
+            f"The client '{principal}' with object id '{principal}' does not have "
+            f"authorization to perform action '{action_of(method, scope)}' over scope "
+            f"'{scope}' or the scope is invalid. If access was recently granted, please "
+            "refresh your credentials."
+        )
+        return ArmError(message, code="AuthorizationFailed", status=403)
+    if rule.status == 403 and rule.code == "RequestDisallowedByPolicy":
+        name = scope.rstrip("/").rsplit("/", 1)[-1]
+        assignment = "/providers/Microsoft.Authorization/policyAssignments/emulator-deny"
+        definition = "/providers/Microsoft.Authorization/policyDefinitions/emulator-deny"
+        info = {
+            "evaluationDetails": {"evaluatedExpressions": []},
+            "policyDefinitionId": definition,
+            "policyDefinitionName": "emulator-deny",
+            "policyDefinitionDisplayName": "Denied by an emulator fault rule",
+            "policyDefinitionEffect": "deny",
+            "policyAssignmentId": assignment,
+            "policyAssignmentName": "emulator-deny",
+            "policyAssignmentDisplayName": "Denied by an emulator fault rule",
+            "policyAssignmentScope": "/",
+            "policyAssignmentParameters": {},
+        }
+        message = rule.message or (
+            f"Resource '{name}' was disallowed by policy. Policy identifiers: "
+            f'\'[{{"policyAssignment":{{"name":"emulator-deny","id":"{assignment}"}},'
+            f'"policyDefinition":{{"name":"emulator-deny","id":"{definition}"}}}}]\'.'
+        )
+        return PolicyDenial(message, info, target=name)
+    return ArmError(
+        rule.message or f"Injected fault ({rule.code}).", code=rule.code, status=rule.status
+    )

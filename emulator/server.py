@@ -30,6 +30,7 @@ from aiohttp import web
 
 from diskdr.clock import WorldClock
 from emulator import compute, control, eventgrid, locks, network, resources
+from emulator.compute.models.restore_points import throttled as compute_throttled
 from emulator.errors import (
     ArmError,
     AuthenticationFailed,
@@ -40,7 +41,7 @@ from emulator.errors import (
     MissingApiVersion,
     TooManyRequests,
 )
-from emulator.faults import Faults
+from emulator.faults import Faults, fault_error
 from emulator.lro import Operations, retry_hint
 from emulator.routing import ArmRequest, ArmResponse, Route, Router
 from emulator.throttle import ResourceWindows, Throttle, category, compute_policy, principal_of
@@ -194,13 +195,7 @@ class Emulator:
                 await asyncio.sleep(fault.latency_ms / 1000)
                 world.advance()
             if fault.status is not None:
-                response = _error(
-                    ArmError(
-                        fault.message or f"Injected fault ({fault.code}).",
-                        code=fault.code,
-                        status=fault.status,
-                    )
-                )
+                response = _error(fault_error(fault, method, request.path, principal))
                 if fault.status in (429, 503):
                     response.headers.update(retry_hint(world.clock, FAULT_RETRY_WORLD_SECONDS))
                 return route, response
@@ -219,6 +214,22 @@ class Emulator:
             )
             response.headers.update(retry_hint(world.clock, wait))
             return route, response
+
+        policy = compute_policy(method, route.operation_id)
+        if world.config.throttle and policy is not None and subscription:
+            windows: ResourceWindows = world.backend("resource_windows")
+            refusal = windows.refusal(world.config, subscription, policy, world.now())
+            if refusal is not None:
+                world.stats.throttled += 1
+                return route, _error(
+                    compute_throttled(
+                        refusal.target,
+                        refusal.limit,
+                        refusal.window_start,
+                        refusal.retry_in,
+                        world.clock,
+                    )
+                )
 
         world.caller = Caller(
             principal=principal,
@@ -265,13 +276,19 @@ class Emulator:
         if not subscription:
             return
         remaining = world.backend("throttle").remaining(world.config, subscription, principal, now)
+        # Which regional ARM instance answered (its buckets are the ones reported), as ARM
+        # says it: "<REGION>:<UTC yyyymmddThhmmssZ>:<guid>".
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        response.headers["x-ms-routing-request-id"] = (
+            f"{world.config.arm_region.upper()}:{stamp}:{uuid.uuid4()}"
+        )
         for kind, count in remaining.items():
             response.headers[f"x-ms-ratelimit-remaining-subscription-{kind}"] = str(count)
         policy = compute_policy(method, operation_id) if operation_id else None
         if policy is not None:
             windows: ResourceWindows = world.backend("resource_windows")
             response.headers["x-ms-ratelimit-remaining-resource"] = windows.hit(
-                subscription, policy, now
+                world.config, subscription, policy, now, count=response.status != 429
             )
 
 

@@ -7,9 +7,11 @@ takes one token of its category; an empty bucket answers 429 ``TooManyRequests``
 everything else. ``x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`` report
 the buckets on every response.
 
-Compute also reports its own per-resource-type windows in ``x-ms-ratelimit-remaining-resource``
-(``<policy>;<count>`` pairs over 3- and 30-minute windows). The emulator counts them and
-reports them but does not refuse on them (documented in docs/emulator.md).
+Compute also keeps its own per-resource-type policies, reported in
+``x-ms-ratelimit-remaining-resource`` (``<policy>;<count>`` pairs over 3- and 30-minute
+windows). With throttling on, a request that would exceed one is refused with Compute's
+429 naming the policy (Learn "Troubleshooting API throttling errors"); the limits are the
+config's ``resourceLimits`` (defaults below).
 """
 
 from __future__ import annotations
@@ -126,6 +128,21 @@ def compute_policy(method: str, operation_id: str) -> str | None:
     return "disk-delete" if method == "DELETE" else "disk-write"
 
 
+def default_resource_limits() -> dict[str, tuple[int, int]]:
+    """Compute's policies by name: (3-minute limit, 30-minute limit)."""
+    return {name: (limit3, limit30) for name, limit3, limit30 in _POLICIES.values()}
+
+
+@dataclass(frozen=True)
+class ResourceRefusal:
+    """A request over one of Compute's policies: which window, and when it frees a slot."""
+
+    target: str  # e.g. HighCostSnapshotCreateHydrate3Min
+    limit: int
+    window_start: float
+    retry_in: float  # world seconds
+
+
 class ResourceWindows:
     """Sliding 3- and 30-minute counters behind ``x-ms-ratelimit-remaining-resource``."""
 
@@ -133,13 +150,40 @@ class ResourceWindows:
         # Per (subscription, policy): hit times within the last 3 and the last 30 minutes.
         self._hits: dict[tuple[str, str], tuple[deque[float], deque[float]]] = {}
 
-    def hit(self, subscription: str, policy: str, now: float) -> str:
-        name, limit3, limit30 = _POLICIES[policy]
+    def _windows(self, subscription: str, policy: str, now: float) -> tuple[deque[float], ...]:
         short, long = self._hits.setdefault((subscription.lower(), policy), (deque(), deque()))
         for window, seconds in ((short, 180), (long, 1800)):
-            window.append(now)
             while window and window[0] <= now - seconds:
                 window.popleft()
+        return short, long
+
+    def refusal(
+        self, config: Config, subscription: str, policy: str, now: float
+    ) -> ResourceRefusal | None:
+        """Why a request of ``policy`` would exceed a window now (None: it fits)."""
+        name = _POLICIES[policy][0]
+        limits = config.resource_limits.get(name) or default_resource_limits()[name]
+        for window, seconds, limit, suffix in zip(
+            self._windows(subscription, policy, now), (180, 1800), limits, ("3Min", "30Min"),
+            strict=True,
+        ):  # fmt: skip
+            if len(window) >= limit:
+                # The window frees a slot when its oldest request leaves it.
+                retry_in = window[len(window) - limit] + seconds - now
+                return ResourceRefusal(name + suffix, limit, now - seconds, max(retry_in, 0.0))
+        return None
+
+    def hit(
+        self, config: Config, subscription: str, policy: str, now: float, count: bool = True
+    ) -> str:
+        """Count a request (unless ``count`` is false: a refused one) and report what is
+        left in both windows."""
+        name = _POLICIES[policy][0]
+        limit3, limit30 = config.resource_limits.get(name) or default_resource_limits()[name]
+        short, long = self._windows(subscription, policy, now)
+        if count:
+            short.append(now)
+            long.append(now)
         return (
             f"Microsoft.Compute/{name}3Min;{max(0, limit3 - len(short))},"
             f"Microsoft.Compute/{name}30Min;{max(0, limit30 - len(long))}"

@@ -123,6 +123,9 @@ class Config:
     # sends none (azure-powershell#11464), so an SDK poller waits its 30 s default between
     # polls; the emulator's own tests turn this on so their `.result()` calls end promptly.
     lro_hints: bool = False
+    # Compute's per-resource-type policies, by name: (3-minute, 30-minute) limits; absent
+    # names keep emulator.throttle's defaults.
+    resource_limits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def lro(self, operation_id: str) -> float:
         return self.lro_seconds.get(operation_id, 0.0)

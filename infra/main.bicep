@@ -164,6 +164,9 @@ module app 'app/function.bicep' = {
       DISKDR_COPY_DEADLINE: copyDeadline
       DISKDR_CATCH_UP_WINDOW: catchUpWindow
       DISKDR_DEBOUNCE: debounce
+      // Throttle-aware pacing of ARM calls, on ARM's documented buckets (docs/operations.md).
+      DISKDR_ARM_PACING: 'true'
+      DISKDR_ARM_BUCKETS: ''
       DISKDR_PURGE_AFTER: purgeAfter
       DISKDR_PURGE_SCHEDULE: purgeSchedule
     }

@@ -2,13 +2,19 @@
 
 The decision is one activity (list + pure retention, at the orchestration's clock); the
 deletes fan out in small batches, one per *unit*: a snapshot, or a VM restore point with
-all of its disk restore points (Azure deletes it whole). A failed delete is reported and
-the point stays listed, so the next run tries again. With ``dryRun`` nothing is deleted.
+all of its disk restore points (Azure deletes it whole). Right before each batch, the
+primaries it would delete are checked again: a point a copy reads (a replica of it still
+copying, or a copy gate lease held for its disk) or that is now the base of the next
+incremental copy is skipped with its reason, and the next run decides again. A failed
+delete is reported and the point stays listed, so the next run tries again. With
+``dryRun`` nothing is deleted.
 """
 
 import azure.durable_functions as df
 
-from activities.prune import delete_point, plan_prune
+from activities.prune import delete_point, plan_prune, recheck_prune
+from diskdr.naming import parse_resource_id
+from orchestrations.copy_gate import gate_entity
 
 bp = df.Blueprint()
 
@@ -22,30 +28,58 @@ def prune_policy(context: df.DurableOrchestrationContext):
     plan = yield context.call_activity(plan_prune, {"policy": request["policy"], "now": now})
     deleted: list[str] = []
     failed: list[dict] = []
-    writes: list[dict] = []  # the audit trail of the deletes sent
+    skipped: list[dict] = []
     if not request.get("dryRun"):
-        units: dict[str, list[str]] = {}  # what to delete -> the plan's items it removes
+        units: dict[str, list[dict]] = {}  # what to delete -> the plan's items it removes
         for item in plan["remove"]:
-            units.setdefault(item.get("unit") or item["id"], []).append(item["id"])
+            units.setdefault(item.get("unit") or item["id"], []).append(item)
         remove = list(units)
         for start in range(0, len(remove), DELETE_BATCH):
             batch = remove[start : start + DELETE_BATCH]
             context.set_custom_status({"phase": "deleting", "done": start, "of": len(remove)})
-            results = yield context.task_all(
-                [context.call_activity(delete_point, i) for i in batch]
-            )
-            for unit, result in zip(batch, results, strict=True):
-                writes.extend(result.get("writes", []))
-                if result.get("error"):
-                    failed.append(
-                        result if units[unit] == [unit] else {**result, "points": units[unit]}
-                    )
+            reasons = yield from copy_readers(context, plan, [units[u] for u in batch])
+            to_delete = []
+            for unit in batch:
+                why = next((reasons[i["id"]] for i in units[unit] if i["id"] in reasons), None)
+                if why is None:
+                    to_delete.append(unit)
                 else:
-                    deleted.extend(units[unit])
+                    skipped.append({"id": unit, "reason": why})
+            if not to_delete:
+                continue
+            results = yield context.task_all(
+                [context.call_activity(delete_point, u) for u in to_delete]
+            )
+            for unit, result in zip(to_delete, results, strict=True):
+                ids = [item["id"] for item in units[unit]]
+                if result.get("error"):
+                    failed.append(result if ids == [unit] else {**result, "points": ids})
+                else:
+                    deleted.extend(ids)
     return {
         "dryRun": bool(request.get("dryRun")),
         "plan": plan,
         "deleted": deleted,
         "failed": failed,
-        "writes": writes,
+        "skipped": skipped,
     }
+
+
+def copy_readers(context, plan: dict, batch: list[list[dict]]):
+    """Primary item ids of ``batch`` a copy may read now -> why (see the module docstring)."""
+    primaries = [item for items in batch for item in items if item["role"] == "primary"]
+    if not primaries:
+        return {}
+    reasons: dict[str, str] = {}
+    # A lease is taken before the CopyStart is sent: the listing cannot see that copy yet.
+    for region in plan.get("copyRegions") or []:
+        for subscription in sorted({parse_resource_id(i["id"]).subscription_id for i in primaries}):
+            table = yield context.call_entity(gate_entity(subscription, region), "get")
+            leased = {lease["disk"] for lease in (table or {}).get("leases", {}).values()}
+            for item in primaries:
+                if f"{item['diskId']}#{item.get('diskUid', '')}".lower() in leased:
+                    reasons.setdefault(item["id"], "copy-lease")
+    found = yield context.call_activity(recheck_prune, [item["id"] for item in primaries])
+    for point_id, reason in found.items():
+        reasons.setdefault(point_id, reason)
+    return reasons

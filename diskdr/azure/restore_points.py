@@ -44,7 +44,14 @@ from diskdr.errors import (
     ResourceNotFoundError,
     ThrottledError,
 )
-from diskdr.naming import TAG_HOLD, TAG_OWNER, is_owned_by, parse_resource_id, same_resource_id
+from diskdr.naming import (
+    TAG_HOLD,
+    TAG_OWNER,
+    TAG_POLICY,
+    is_owned_by,
+    parse_resource_id,
+    same_resource_id,
+)
 from diskdr.restore_points import (
     CollectionView,
     DiskRestorePointView,
@@ -168,6 +175,11 @@ class RestorePointPort:
                 code="CollectionSourceMismatch",
                 status=409,
             )
+        # A collection belongs to the policy that created it: another policy's run (an
+        # on-demand backup naming it, a VM that moved policies) never rewrites diskdr-policy,
+        # so no other policy's pruning comes to judge this collection's history.
+        if any(key.lower() == TAG_POLICY for key in collection.tags):
+            tags = {key: value for key, value in tags.items() if key != TAG_POLICY}
         if any(collection.tags.get(key) != value for key, value in tags.items()):
             merged = {**collection.tags, **tags}
             with azure_call(f"update the tags of restore point collection {name}"):

@@ -14,8 +14,13 @@ from azure.mgmt.compute.models import CreationData, Snapshot, SnapshotProperties
 
 from diskdr.azure.clients import Clients
 from diskdr.azure.compute import ComputePort, azure_error
-from diskdr.backup import is_transient
-from diskdr.errors import AzureError, ConflictError, LimitReachedError, ResourceNotFoundError
+from diskdr.errors import (
+    AzureError,
+    ConflictError,
+    LimitReachedError,
+    ResourceNotFoundError,
+    is_transient,
+)
 from diskdr.naming import TAG_OWNER, point_name, point_tags
 from diskdr.service import Service
 from tests.support import emulator_settings, poll

@@ -269,3 +269,17 @@ def test_copy_state_listing_and_delete(env):
     assert env.port.delete(primary.id) is True  # accepted; Azure deletes it meanwhile
     poll(lambda: env.steps.state(primary.id) == (True, None), what="restore point gone")
     assert env.port.delete(primary.id) is False
+
+
+def test_another_policys_run_never_rewrites_the_collections_policy(env):
+    # Issue #8, hole 6: an on-demand run naming policy "silver" used to re-tag the
+    # collection, so silver's pruning came to judge gold's whole restore-point history.
+    first = settled(env, env.take().restore_point.id)
+    silver = PolicyRef(
+        "silver", "vm-crash", replica_region="westus2", replica_resource_group="rg-dr"
+    )
+    env.take(SLOT + timedelta(hours=2), policy=silver)
+    collection = env.compute.restore_point_collections.get("rg-app", collection_name(VM, INSTALL))
+    assert collection.tags["diskdr-policy"] == "gold"
+    known, again = env.steps.state(first.id)
+    assert known and again is not None and again.policy == "gold"

@@ -169,3 +169,91 @@ def test_rate_headers_on_faulted_and_refused_answers(emulator, control, group):
     )
     assert bad_version.status_code == 400
     assert "x-ms-ratelimit-remaining-subscription-writes" in bad_version.headers
+
+
+def test_a_403_fault_answers_azures_authorization_failed_shape(compute, control, group):
+    control.faults([{"method": "PUT", "path": r"/snapshots/", "status": 403}])
+    body = {"location": "eastus", "properties": {"creationData": {"createOption": "Empty"}}}
+    with pytest.raises(HttpResponseError) as denied:
+        compute.snapshots.begin_create_or_update(group, "s", body).result()
+    assert denied.value.status_code == 403
+    assert denied.value.error.code == "AuthorizationFailed"
+    message = denied.value.error.message
+    assert "does not have authorization to perform action 'Microsoft.Compute/snapshots/write'" in (
+        message
+    )
+    assert f"over scope '/subscriptions/{SUB}/resourceGroups/rg-test/providers/" in message
+
+
+def test_a_policy_denial_fault_carries_the_policy_violation(emulator, control, group):
+    control.faults(
+        [{"method": "PUT", "path": r"/disks/", "status": 403, "code": "RequestDisallowedByPolicy"}]
+    )
+    response = requests.put(
+        emulator.url + DISKS + "/denied",
+        params={"api-version": "2025-01-02"},
+        headers={"Authorization": "Bearer x"},
+        json=disk_body(),
+        verify=emulator.ca_path,
+        timeout=10,
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "RequestDisallowedByPolicy" and error["target"] == "denied"
+    assert "was disallowed by policy" in error["message"]
+    (info,) = error["additionalInfo"]
+    assert info["type"] == "PolicyViolation"
+    assert info["info"]["policyDefinitionEffect"] == "deny"
+
+
+@pytest.mark.parametrize(
+    ("tags", "code"),
+    [
+        ({f"t{n}": "v" for n in range(51)}, "InvalidTagCount"),
+        ({"a<b": "v"}, "InvalidTagName"),
+        ({"x" * 513: "v"}, "InvalidTagName"),
+        ({"env": "v" * 257}, "InvalidTagValueLength"),
+        ({"Env": "a", "env": "b"}, "InvalidTagName"),
+    ],
+)
+def test_tag_rules(compute, group, tags, code):
+    with pytest.raises(HttpResponseError) as refused:
+        compute.disks.begin_create_or_update(group, "d", {**disk_body(), "tags": tags}).result()
+    assert refused.value.status_code == 400 and refused.value.error.code == code
+
+
+def test_fifty_tags_of_full_length_are_accepted(compute, group):
+    tags = {f"{n:02d}" + "k" * 510: "v" * 256 for n in range(50)}
+    disk = compute.disks.begin_create_or_update(group, "d", {**disk_body(), "tags": tags}).result()
+    assert disk.tags == tags
+
+
+def test_computes_per_resource_policies_are_enforced_naming_the_policy(compute, control, group):
+    """With throttling on, a request over one of Compute's policies answers Compute's 429
+    (``OperationNotAllowed`` with a ``TooManyRequests`` detail whose target is the policy);
+    the refusal does not count, and ``Retry-After`` says when the window frees a slot."""
+    control.config(throttle=True, resourceLimits={"CreateUpdateDisks": [1, 100]})
+    compute.disks.begin_create_or_update(group, "d1", disk_body()).result()
+    response = requests.put(
+        emulator_url(control) + DISKS + "/d2",
+        params={"api-version": "2025-01-02"},
+        headers={"Authorization": "Bearer x"},
+        json=disk_body(),
+        verify=control.ca_path,
+        timeout=10,
+    )
+    assert response.status_code == 429
+    error = response.json()["error"]
+    assert error["code"] == "OperationNotAllowed"
+    (detail,) = error["details"]
+    assert detail["code"] == "TooManyRequests" and detail["target"] == "CreateUpdateDisks3Min"
+    assert json.loads(detail["message"])["allowedRequestCount"] == 1
+    assert "retry-after-ms" in response.headers
+    stats = control.stats()
+    assert stats["throttled"] == 1
+    # Reads have their own policy: still answered, reporting the write window as full.
+    assert compute.disks.get(group, "d1").name == "d1"
+
+
+def emulator_url(control) -> str:
+    return control.url

@@ -94,9 +94,10 @@ def test_categories_and_principals():
 
 def test_resource_windows_count_three_and_thirty_minutes():
     windows = ResourceWindows()
-    windows.hit("s", "vm-write", 0)
-    windows.hit("s", "vm-write", 100)
-    assert windows.hit("s", "vm-write", 200) == (
+    config = Config()
+    windows.hit(config, "s", "vm-write", 0)
+    windows.hit(config, "s", "vm-write", 100)
+    assert windows.hit(config, "s", "vm-write", 200) == (
         "Microsoft.Compute/PutVM3Min;238,Microsoft.Compute/PutVM30Min;1197"
     )
 

@@ -142,6 +142,7 @@ class FakeAzure:
     prune_remove: Sequence[RecoveryPoint] = ()
     prune_keep: Sequence[RecoveryPoint] = ()
     delete_errors: Mapping[str, str] = field(default_factory=dict)  # point id -> error code
+    copy_readers: Mapping[str, str] = field(default_factory=dict)  # point id -> why it stays
     points: dict[str, RecoveryPoint] = field(default_factory=dict)  # every point made, by id
     scripts: dict[str, Script] = field(default_factory=dict)  # by point id
     copy_calls: Counter[str] = field(default_factory=Counter)  # start_copy calls per disk
@@ -155,6 +156,7 @@ class FakeAzure:
             "list_protected_vms": self.list_protected_vms,
             "plan_prune": self.plan_prune,
             "delete_point": self.delete_point,
+            "recheck_prune": self.recheck_prune,
         }
 
     # --- points ------------------------------------------------------------------------
@@ -218,13 +220,25 @@ class FakeAzure:
         now = datetime.fromisoformat(request["now"])
         assert now.utcoffset() is not None, "the prune clock must be aware (UTC)"
         item = lambda p, reasons: PruneItem(  # noqa: E731
-            p.id, p.region, p.role, p.vm_id, p.disk_id, p.slot, p.group, p.state, reasons
+            p.id,
+            p.region,
+            p.role,
+            p.vm_id,
+            p.disk_id,
+            p.slot,
+            p.group,
+            p.state,
+            reasons,
+            disk_uid=p.disk_uid,
         )
         return PrunePlan(
             request["policy"],
             keep=tuple(item(p, ("last",)) for p in self.prune_keep),
             remove=tuple(item(p, ()) for p in self.prune_remove),
         ).to_dict()
+
+    def recheck_prune(self, point_ids: list[str]) -> dict[str, str]:
+        return {i: self.copy_readers[i] for i in point_ids if i in self.copy_readers}
 
     def delete_point(self, point_id: str) -> dict[str, Any]:
         if point_id in self.delete_errors:

@@ -58,3 +58,36 @@ def test_nothing_to_remove_schedules_no_delete():
     result, context = prune(FakeAzure())
 
     assert context.calls("delete_point") == [] and result["deleted"] == []
+
+
+def test_a_point_a_copy_started_reading_after_the_plan_is_skipped_not_deleted():
+    # Issue #8, hole 3: the plan said remove; by delete time a copy reads OLD[1].
+    azure = FakeAzure(prune_remove=OLD[:3], copy_readers={OLD[1].id: "copy-reading"})
+    result, context = prune(azure)
+
+    [recheck] = context.calls("recheck_prune")
+    assert recheck.input == [p.id for p in OLD[:3]]
+    assert azure.deleted == [OLD[0].id, OLD[2].id]
+    assert result["skipped"] == [{"id": OLD[1].id, "reason": "copy-reading"}]
+    assert result["failed"] == []
+
+
+def test_a_copy_lease_on_the_disk_holds_its_points_until_the_next_run():
+    azure = FakeAzure(prune_remove=OLD[:2])
+    plan_prune = azure.plan_prune
+    azure_responders = azure.responders()
+    azure_responders["plan_prune"] = lambda request: {
+        **plan_prune(request),
+        "copyRegions": ["westus2"],
+    }
+    lease = {"disk": f"{OLD[0].disk_id}#{OLD[0].disk_uid}", "expires": 1e12}
+    gets = []
+    azure_responders["copy_gate.get"] = lambda _: gets.append(1) or {"leases": {"copy-1": lease}}
+    context = FakeContext({"policy": "gold"}, instance_id="cycle:prune")
+    result = run(PRUNE, context, azure_responders)
+
+    assert len(gets) == 1 and azure.deleted == []
+    assert result["skipped"] == [
+        {"id": OLD[0].id, "reason": "copy-lease"},
+        {"id": OLD[1].id, "reason": "copy-lease"},
+    ]

@@ -208,11 +208,48 @@ def parse_size(value: Any, target: str = "properties.diskSizeGB") -> int | None:
     return value
 
 
+# ARM's tag rules (Learn "Use tags to organize your Azure resources", limitations): at
+# most 50 tags per resource, names up to 512 characters without < > % & \ ? /, values up
+# to 256 characters; tag names are case-insensitive.
+MAX_TAGS = 50
+MAX_TAG_NAME = 512
+MAX_TAG_VALUE = 256
+_TAG_NAME_FORBIDDEN = set("<>%&\\?/")
+
+
 def parse_tags(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise InvalidParameter("tags must be an object of string values.", target="tags")
+    if len(value) > MAX_TAGS:
+        raise InvalidParameter(
+            f"The resource has {len(value)} tags; at most {MAX_TAGS} are allowed.",
+            target="tags",
+            code="InvalidTagCount",
+        )
+    seen: set[str] = set()
+    for name, tag_value in value.items():
+        if not name or len(name) > MAX_TAG_NAME or _TAG_NAME_FORBIDDEN & set(name):
+            raise InvalidParameter(
+                f"The tag name '{name[:64]}' is invalid: 1 to {MAX_TAG_NAME} characters, "
+                "none of < > % & \\ ? /.",
+                target=f"tags.{name[:64]}",
+                code="InvalidTagName",
+            )
+        if len(tag_value) > MAX_TAG_VALUE:
+            raise InvalidParameter(
+                f"The value of tag '{name}' is longer than {MAX_TAG_VALUE} characters.",
+                target=f"tags.{name}",
+                code="InvalidTagValueLength",
+            )
+        if name.lower() in seen:
+            raise InvalidParameter(
+                f"The tag name '{name}' is given twice (tag names are case-insensitive).",
+                target=f"tags.{name}",
+                code="InvalidTagName",
+            )
+        seen.add(name.lower())
     return dict(value)
 
 
