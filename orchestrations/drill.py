@@ -89,7 +89,14 @@ def drill_vm(context: df.DurableOrchestrationContext):
         report["contentDetails"] = check["details"]
         if plan.verify_script:
             context.set_custom_status({"phase": "verify"})
-            verified = yield from run_verify_script(context, plan)
+            try:
+                verified = yield from run_verify_script(context, plan)
+            except Exception as error:  # a lost activity: still report, and clean up
+                verified = {
+                    "executionState": "Unknown",
+                    "exitCode": None,
+                    "error": {"code": "Unexpected", "message": f"{type(error).__name__}: {error}"},
+                }
             report["verifyScript"] = verified
             if verified.get("exitCode") != 0:
                 report["contentCheck"] = "failed"
