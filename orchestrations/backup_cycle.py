@@ -22,7 +22,7 @@ Then the policy is pruned, and the run report is the orchestration's output.
 import hashlib
 import logging
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import azure.durable_functions as df
 
@@ -125,18 +125,42 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     taken: dict[str, list[DiskOutcome]] = {}
     size = max(1, job.options.vm_batch_size)
-    for start in range(0, len(vms), size):
+    for number, start in enumerate(range(0, len(vms), size)):
         batch = vms[start : start + size]
         context.set_custom_status({**status, "vmsTaken": start})
-        groups = [point_jobs(vm, job.slot, job.policy.name, job.install_id)[1] for vm in batch]
-        flat = [point_job for group in groups for point_job in group]
-        try:  # take_points fails only once every call ended (settle_all)
-            outcomes = yield from take_points(context, flat, deadline)
-        except Exception:
+        # A sub-orchestration per batch: the cycle's own history holds one call per batch,
+        # not two events per disk (a 500-VM cycle would otherwise replay 3,000+ events).
+        try:
+            result = yield context.call_sub_orchestrator(
+                take_batch,
+                {"job": replace(job, vms=tuple(batch)).to_dict(), "deadline": deadline.isoformat()},
+                instance_id=f"{context.instance_id}:take:{number:03d}",
+                expected_type=dict,
+            )
+        except Exception:  # its VMs' protect_vm take their points themselves
             continue
-        for vm, group in zip(batch, groups, strict=True):
-            taken[vm.id], outcomes = outcomes[: len(group)], outcomes[len(group) :]
+        for vm_id, outcomes in result.items():
+            taken[vm_id] = [DiskOutcome.from_dict(outcome) for outcome in outcomes]
     return taken
+
+
+@bp.orchestration_trigger(context_name="context")
+def take_batch(context: df.DurableOrchestrationContext):
+    """One batch of backup_cycle's take phase: every disk's point of its VMs at once.
+
+    Input ``{"job": CycleJob with the batch as vms, "deadline": ISO}``; output
+    ``{vm id: [DiskOutcome]}``.
+    """
+    spec = context.get_input()
+    job = CycleJob.from_dict(spec["job"])
+    deadline = datetime.fromisoformat(spec["deadline"])
+    groups = [point_jobs(vm, job.slot, job.policy.name, job.install_id)[1] for vm in job.vms or ()]
+    flat = [point_job for group in groups for point_job in group]
+    outcomes = yield from take_points(context, flat, deadline)
+    taken = {}
+    for vm, group in zip(job.vms or (), groups, strict=True):
+        taken[vm.id], outcomes = outcomes[: len(group)], outcomes[len(group) :]
+    return {vm_id: [outcome.to_dict() for outcome in disks] for vm_id, disks in taken.items()}
 
 
 def lanes_of(vms: list, width: int) -> list[list]:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from diskdr.backup import PointJob, PolicyRef, ProtectJob
-from orchestrations.backup_cycle import backup_cycle, protect_lane, vm_key
+from orchestrations.backup_cycle import backup_cycle, protect_lane, take_batch, vm_key
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.replicate_point import replicate_point
@@ -40,6 +40,7 @@ def responders_for(azure: FakeAzure, gate: FakeGate | None = None) -> dict[str, 
     responders = {**azure.responders(), **(gate or FakeGate()).responders()}
     responders["protect_vm"] = Nested(protect_vm, responders)
     responders["protect_lane"] = Nested(protect_lane, responders)
+    responders["take_batch"] = Nested(take_batch, responders)
     responders["replicate_point"] = Nested(replicate_point, responders)
     responders["prune_policy"] = Nested(prune_policy, responders)
     return responders
@@ -70,13 +71,20 @@ def test_points_are_taken_in_batches_then_vms_complete_in_parallel_lanes():
     report, context = cycle(azure, cycle_input(vm_batch_size=2, vms_in_flight=3))
 
     # Phase 1: every VM's points, two VMs at a time, before any VM waits or copies.
-    takes = [t for t in batches(context) if t.children[0].name == "take_point"]
+    take_batches = context.calls("take_batch")
+    assert [t.instance_id for t in take_batches] == [f"{CYCLE}:take:{n:03d}" for n in range(3)]
+    takes = [
+        t
+        for batch in take_batches
+        for t in batches(context.children[batch.instance_id])
+        if t.children[0].name == "take_point"
+    ]
     assert [len(t.children) for t in takes] == [4, 4, 2]
     taken = [PointJob.from_dict(c.input).disk.name for t in takes for c in t.children]
     assert taken == [f"vm{n}-{disk}" for n in range(5) for disk in ("os", "data0")]
     lanes = context.calls("protect_lane")
     first_lane = context.scheduled.index(lanes[0])
-    assert all(context.scheduled.index(c) < first_lane for t in takes for c in t.children)
+    assert all(context.scheduled.index(t) < first_lane for t in take_batches)
     # Phase 2: three lanes (vms_in_flight) awaited in one task_all, so they all run at once
     # on Azure too; each protects its VMs one after the other.
     assert len(lanes) == 3
@@ -91,8 +99,10 @@ def test_points_are_taken_in_batches_then_vms_complete_in_parallel_lanes():
     assert sorted(j.vm.name for j in jobs) == [m.name for m in machines], "every VM once"
     assert all(j.taken is not None and len(j.taken) == 2 for j in jobs)
     # protect_vm did not take the points again: the ten takes of phase 1 are all there were.
-    assert len(context.calls("take_point")) == 10
-    assert all(not child.calls("take_point") for child in context.descendants())
+    every = [context, *context.descendants()]
+    assert sum(len(c.calls("take_point")) for c in every) == 10
+    assert not any(c.calls("take_point") for c in every if c.calls("protect_vm") or
+                   c.instance_id.startswith(f"{CYCLE}:vm:"))  # fmt: skip
     assert report["summary"]["vms"] == 5 and report["phase"] == "Completed"
     assert [v["vmName"] for v in report["vms"]] == [m.name for m in machines]
 

@@ -7,7 +7,7 @@ import itertools
 import azure.durable_functions as df
 import pytest
 
-from orchestrations.backup_cycle import backup_cycle, protect_lane
+from orchestrations.backup_cycle import backup_cycle, protect_lane, take_batch
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from tests.orchestrations.conftest import orchestrator_function
@@ -53,6 +53,7 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
         responders = azure.responders()
         responders["protect_vm"] = Nested(protect_vm, responders)
         responders["protect_lane"] = Nested(protect_lane, responders)
+        responders["take_batch"] = Nested(take_batch, responders)
         responders["prune_policy"] = Nested(prune_policy, responders)
         return azure, responders
 
@@ -62,7 +63,8 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
 
     assert report["phase"] == "Completed" and report["summary"]["pruned"] == 2
     assert sorted(azure.deleted) == sorted(p.id for p in [point(hours=-48), point(hours=-44)])
-    assert len(replay.children) == 4  # three protect_lane (one VM each) and prune_policy
+    # two take_batch (batches of 2), three protect_lane (one VM each) and prune_policy
+    assert len(replay.children) == 6
     _, fake_responders = world()
     fake = run(
         orchestrator_function(backup_cycle),
