@@ -151,6 +151,13 @@ def same_resource_id(first: str, second: str) -> bool:
     return first.lower() == second.lower()
 
 
+def same_resource_id_leniently(first: str, second: str) -> bool:
+    """Ids Azure may echo in another form than sent (DESIGN "Platform facts": a replica
+    collection's ``source.id``): compared without case, and with or without the leading
+    and trailing slashes."""
+    return first.strip().strip("/").lower() == second.strip().strip("/").lower()
+
+
 @dataclass(frozen=True)
 class ResourceIdParts:
     """The parts of an ARM resource id diskdr needs."""

@@ -144,6 +144,7 @@ class RestorePointSteps:
                 region=job.region,
                 source_id=job.source_collection_id,
                 tags=job.collection_tags,
+                source_vm_id=job.vm_id,
             )
             listed = next((p for p in points if p.name.lower() == job.name.lower()), None)
             existing = self._record(target, listed.id) if listed is not None else None

@@ -61,6 +61,15 @@ _CONSISTENCY_OF_MODE: dict[str, Consistency] = {
     "FileSystemConsistent": "crash-multi",
 }
 
+
+def counted_as(mode: str | None) -> str | None:
+    """The consistency mode Azure's spacing and rate limits count a point under: a point
+    asked for ``ApplicationConsistent`` that came back ``FileSystemConsistent`` (Linux
+    without pre/post scripts; Windows after a VSS failure) is still an application-consistent
+    request (DESIGN "Platform facts")."""
+    return APPLICATION_CONSISTENT if mode == "FileSystemConsistent" else mode
+
+
 # --- Azure's limits (DESIGN "Platform facts"; Learn "Overview of VM restore points") ------
 #: Minimum time between two restore points of one VM, per consistency mode.
 SPACING = {CRASH_CONSISTENT: timedelta(hours=1), APPLICATION_CONSISTENT: timedelta(hours=3)}
@@ -412,7 +421,9 @@ def admission(
             "creates one restore point of a VM at a time",
             now + IN_PROGRESS_RECHECK,
         )
-    same_mode = [p for p in own if p.consistency_mode == mode and p.created_at is not None]
+    same_mode = [
+        p for p in own if counted_as(p.consistency_mode) == mode and p.created_at is not None
+    ]
     spacing = SPACING[mode]
     made = [p for p in same_mode if p.provisioning == "succeeded"]
     if made:

@@ -50,7 +50,7 @@ from diskdr.naming import (
     TAG_POLICY,
     is_owned_by,
     parse_resource_id,
-    same_resource_id,
+    same_resource_id_leniently,
 )
 from diskdr.restore_points import (
     CollectionView,
@@ -137,10 +137,12 @@ class RestorePointPort:
         region: str,
         source_id: str,
         tags: Mapping[str, str],
+        source_vm_id: str | None = None,
     ) -> tuple[CollectionView, list[RestorePointView]]:
         """The collection of that name, created if absent; with its restore points.
 
-        One that is not ours, or copies another source, is never touched (ConflictError).
+        One that is not ours, or copies another source, is never touched (ConflictError);
+        sources are compared leniently (case, slashes, the source collection's VM).
         Our tags are set if they differ (e.g. the VM's policy changed); other tags, such as
         a person's ``diskdr-hold``, are kept.
         """
@@ -168,7 +170,11 @@ class RestorePointPort:
                 code="NameOwnedByOther",
                 status=409,
             )
-        if not same_resource_id(collection.source_id, source_id):
+        # Azure may answer a replica collection's source in another form than sent, or name
+        # the source collection's VM (spec example RestorePointCollection_CreateOrUpdate_
+        # ForCrossRegionCopy.json): ``source_vm_id`` is that VM, accepted too.
+        accepted = [source_id, *([source_vm_id] if source_vm_id else [])]
+        if not any(same_resource_id_leniently(collection.source_id, a) for a in accepted):
             raise ConflictError(
                 f"restore point collection {collection_id} copies {collection.source_id}, "
                 f"not {source_id}; left alone",

@@ -410,3 +410,14 @@ def test_tags_round_trip(inputs, hold, shout):
     if parsed.hold:
         written_again[naming.TAG_HOLD] = "true"
     assert written_again == {name.lower(): value for name, value in tags.items()}
+
+
+def test_ids_azure_echoes_in_another_form_compare_leniently():
+    from diskdr.naming import same_resource_id_leniently
+
+    sent = (
+        "/subscriptions/S/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c"
+    )
+    assert same_resource_id_leniently(sent, sent.lower().lstrip("/"))
+    assert same_resource_id_leniently(sent, sent + "/")
+    assert not same_resource_id_leniently(sent, sent + "2")

@@ -210,6 +210,16 @@ def test_admission_one_at_a_time_spacing_and_hourly_creates():
     assert admission(failed[:2], "CrashConsistent", SLOT) is None
 
 
+def test_admission_counts_file_system_consistent_points_as_application_consistent():
+    # A Linux VM without pre/post scripts: Azure answers FileSystemConsistent to an
+    # ApplicationConsistent request, and its 3-hour spacing still applies.
+    relabelled = existing(170, "FileSystemConsistent")
+    soon = admission([relabelled], "ApplicationConsistent", SLOT)
+    assert soon is not None and soon.code == "RestorePointTooSoon"
+    assert admission([relabelled], "CrashConsistent", SLOT) is None
+    assert admission([existing(181, "FileSystemConsistent")], "ApplicationConsistent", SLOT) is None
+
+
 def test_copy_window_three_per_hour():
     starts = [SLOT - timedelta(minutes=m) for m in (50, 20, 5)]
     assert copy_window(starts[1:], SLOT) is None
