@@ -203,6 +203,7 @@ _CONFIG_FIELDS = {
 _LIMIT_FIELDS = {
     "incrementalSnapshotsPerDisk": "incremental_snapshots_per_disk",
     "snapshotsPerDiskPerWindow": "snapshots_per_disk_per_window",
+    "pendingSnapshotsPerDisk": "pending_snapshots_per_disk",
     "snapshotWindowSeconds": "snapshot_window_seconds",
     "copiesInFlightPerRegion": "copies_in_flight_per_region",
     "restorePointsPerVmPerHour": "restore_points_per_vm_per_hour",

@@ -67,6 +67,8 @@ class Limits:
 
     incremental_snapshots_per_disk: int = 500
     snapshots_per_disk_per_window: int = 7
+    # Premium SSD v2 / Ultra: snapshots of a disk still in their background copy.
+    pending_snapshots_per_disk: int = 3
     snapshot_window_seconds: float = 300.0
     copies_in_flight_per_region: int = 100
     # VM restore points (Learn "Overview of VM restore points", "Support matrix for VM

@@ -209,7 +209,9 @@ def test_incremental_limit_default_is_500(control):
 
 
 def test_seven_per_disk_per_five_minutes(compute, control, group, disk):
-    # Default limits: 7 incremental snapshots per disk per 5 world minutes (0.5 s real).
+    # 7 incremental snapshots per disk per window; the window is 50 world minutes (5 s
+    # real) so that seven creates fit in it even on a loaded machine.
+    control.config(limits={"snapshotWindowSeconds": 3000})
     for i in range(7):
         compute.snapshots.begin_create_or_update(group, f"s{i}", snapshot_of(disk.id)).result()
     with pytest.raises(ResourceExistsError) as info:
@@ -399,3 +401,27 @@ def test_points_per_disk_in_stats(compute, control, group, disk):
     compute.snapshots.begin_create_or_update(group, "s2", snapshot_of(disk.id)).result()
     points = control.stats()["pointsPerDisk"]
     assert points == {disk.id.lower(): 2}
+
+
+def test_premium_v2_disks_have_at_most_three_snapshots_in_background_copy(compute, control, group):
+    """Learn "Create an incremental snapshot for managed disks" (Premium SSD v2 and Ultra):
+    at most three snapshots of a disk may be in their background copy; the fourth is
+    refused at once (409), and allowed again once one completes."""
+    control.config(backgroundCopy={"baseSeconds": 36000, "bytesPerSecond": 2**30})
+    disk = compute.disks.begin_create_or_update(
+        group, "v2", disk_body(sku="PremiumV2_LRS")
+    ).result()
+    body = {
+        "location": "eastus",
+        "properties": {
+            "creationData": {"createOption": "Copy", "sourceResourceId": disk.id},
+            "incremental": True,
+        },
+    }
+    for n in range(3):
+        compute.snapshots.begin_create_or_update(group, f"s{n}", body).result()
+    with pytest.raises(HttpResponseError) as refused:
+        compute.snapshots.begin_create_or_update(group, "s3", body).result()
+    assert refused.value.status_code == 409
+    assert refused.value.error.code == "OperationNotAllowed"
+    assert [v["limit"] for v in control.stats()["limitViolations"]] == ["pendingSnapshotsPerDisk"]

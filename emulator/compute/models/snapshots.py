@@ -270,6 +270,8 @@ class SnapshotBackendMixin:
         snapshot.changed_blocks = content.changed_blocks(
             snapshot.content, previous.content if previous else None
         )
+        if disk.background_copy_sku:
+            self._check_pending_snapshots(disk, family)
         self._check_snapshot_rate(disk, snapshot)
         disk.recent_snapshots.append(snapshot.time_created)
         failure = None
@@ -286,6 +288,21 @@ class SnapshotBackendMixin:
                 minutes if isinstance(minutes, int) and minutes > 0 else None,
             )
         return failure
+
+    def _check_pending_snapshots(self: ComputeBackend, disk: Disk, family: list[Snapshot]) -> None:
+        """Premium SSD v2 / Ultra: at most ``pendingSnapshotsPerDisk`` (3) snapshots of a
+        disk whose background copy has not ended (Learn "Create an incremental snapshot for
+        managed disks", Premium SSD v2 and Ultra restrictions); refused at once."""
+        limit = self.world.config.limits.pending_snapshots_per_disk
+        pending = [s for s in family if s.background is not None and not s.background.finished]
+        if len(pending) >= limit:
+            error = OperationNotAllowed(
+                f"Disk {disk.name} already has {len(pending)} snapshots whose background copy "
+                f"is in progress; at most {limit} are allowed for {disk.sku} disks. Retry once "
+                "one of them is complete."
+            )
+            self.violation("pendingSnapshotsPerDisk", error, disk.id)
+            raise error
 
     def _check_snapshot_rate(self: ComputeBackend, disk: Disk, snapshot: Snapshot) -> None:
         limits = self.world.config.limits
