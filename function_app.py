@@ -15,6 +15,7 @@ from orchestrations import (
     prune_policy,
     replicate_point,
     replicate_restore_point,
+    vm_queue,
 )
 from orchestrations import restore as restore_orchestration
 from triggers import drill_timer, eventgrid, health, history_purge, http_api, timer
@@ -36,6 +37,7 @@ for module in (
     replicate_restore_point,
     prune_policy,
     copy_gate,
+    vm_queue,
     restore_orchestration,
     drill,
     failover,

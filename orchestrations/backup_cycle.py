@@ -8,8 +8,12 @@ copies:
    are bounded; each batch ends as soon as its create calls do, seconds after the slot);
 2. **complete** — a ``protect_vm`` sub-orchestration per VM waits for its group and copies
    it, at most ``DISKDR_MAX_VMS_IN_FLIGHT`` at once: that many ``protect_lane``
-   sub-orchestrations run in parallel (one ``task_all``), each protecting its share of the
-   VMs one after the other. A VM whose orchestration fails still reports, with the error.
+   sub-orchestrations run in parallel (one ``task_all``), each pulling the next VM from the
+   cycle's ``vm_queue`` entity as soon as it finished one, so the window stays full while
+   VMs remain (shares dealt in advance left fast lanes idle beside slow ones). Lanes hand
+   each VM's answer to the queue; the cycle reads them all at the end, so a VM whose
+   orchestration failed still reports, with the error. A lane continues as new every
+   ``LANE_VMS_PER_EXECUTION`` VMs, so its history stays small however large the estate.
 
    Not a sliding window that re-yields ``task_any`` over the running VMs: the extension
    awaits each yielded action in order and the SDK's ``WhenAny`` carries only the newly
@@ -43,6 +47,7 @@ from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.restore_points import take_restore_points
 from orchestrations.taking import ACTIVITY_RETRY, settle_all, take_points
+from orchestrations.vm_queue import loaded, queue_entity
 
 bp = df.Blueprint()
 log = logging.getLogger(__name__)
@@ -163,79 +168,100 @@ def take_batch(context: df.DurableOrchestrationContext):
     return {vm_id: [outcome.to_dict() for outcome in disks] for vm_id, disks in taken.items()}
 
 
-def lanes_of(vms: list, width: int) -> list[list]:
-    """``vms`` dealt round-robin into at most ``width`` lanes (none empty)."""
-    count = max(1, min(width, len(vms)))
-    return [vms[lane::count] for lane in range(count) if vms[lane::count]]
-
-
 def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status: dict):
-    """Phase 2: protect_vm per VM (wait, copy), ``vms_in_flight`` lanes in parallel."""
-    lanes = lanes_of(vms, job.options.vms_in_flight)
-    context.set_custom_status({**status, "lanes": len(lanes)})
-    tasks = []
-    for number, lane in enumerate(lanes):
-        jobs = []
-        for vm in lane:
-            outcomes = taken.get(vm.id)
-            protect = ProtectJob(
-                vm,
-                job.slot,
-                job.policy,
-                job.install_id,
-                job.options,
-                tuple(outcomes) if outcomes is not None else None,
-                trigger=job.trigger,
-            )
-            jobs.append(protect.to_dict())
-        tasks.append(
-            context.call_sub_orchestrator(
-                protect_lane,
-                {"cycle": context.instance_id, "jobs": jobs},
-                instance_id=f"{context.instance_id}:lane:{number:03d}",
-                expected_type=list,
-            )
+    """Phase 2: protect_vm per VM (wait, copy), ``vms_in_flight`` lanes pulling VMs from
+    the cycle's vm_queue. Every VM's outcome, in the order of ``vms``."""
+    if not vms:
+        return []
+    queue = queue_entity(context.instance_id)
+    jobs = [protect_job(job, vm, taken.get(vm.id)).to_dict() for vm in vms]
+    yield context.call_entity(queue, "load", loaded(jobs))
+    width = max(1, min(job.options.vms_in_flight, len(vms)))
+    context.set_custom_status({**status, "lanes": width})
+    lanes = [
+        context.call_sub_orchestrator(
+            protect_lane,
+            {"cycle": context.instance_id},
+            instance_id=f"{context.instance_id}:lane:{number:03d}",
+            expected_type=dict,
         )
-    answers = yield from settle_all(context, tasks)
-    results: dict[str, VmOutcome] = {}
-    for lane, answer in zip(lanes, answers, strict=True):
-        by_vm = {} if isinstance(answer, Exception) else {a["vmId"]: a for a in answer}
-        for vm in lane:
-            found = by_vm.get(vm.id)
-            if found is None or "error" in found:
-                error = answer if isinstance(answer, Exception) else None
-                if found is not None:
-                    error = Exception(found["error"])
-                error = error or Exception("its lane ended without an outcome")
-                results[vm.id] = failed_vm(job, vm, taken.get(vm.id), error)
-            else:
-                results[vm.id] = VmOutcome.from_dict(found["outcome"])
-    return [results[vm.id] for vm in vms]
+        for number in range(width)
+    ]
+    ended = yield from settle_all(context, lanes)
+    answers = yield context.call_entity(queue, "results")
+    lost = next((e for e in ended if isinstance(e, Exception)), None)
+    return [
+        vm_outcome(job, vm, taken.get(vm.id), answers.get(str(index)), lost)
+        for index, vm in enumerate(vms)
+    ]
+
+
+def protect_job(job: CycleJob, vm: VmInfo, taken) -> ProtectJob:
+    """protect_vm's input for ``vm`` in this cycle, with the points phase 1 took for it."""
+    return ProtectJob(
+        vm,
+        job.slot,
+        job.policy,
+        job.install_id,
+        job.options,
+        tuple(taken) if taken is not None else None,
+        trigger=job.trigger,
+    )
+
+
+def vm_outcome(
+    job: CycleJob, vm: VmInfo, taken, answer: dict | None, lane_error: Exception | None
+) -> VmOutcome:
+    """A VM's outcome from its lane's answer; a VM without one (its lane failed while it
+    was protecting it) reports what was taken and why there is no more."""
+    if answer is not None and "outcome" in answer:
+        return VmOutcome.from_dict(answer["outcome"])
+    if answer is not None:
+        error = Exception(answer["error"])
+    elif lane_error is not None:
+        error = Exception(f"no lane reported its outcome; a lane failed: {lane_error}")
+    else:
+        error = Exception("no lane reported its outcome")
+    return failed_vm(job, vm, taken, error)
+
+
+# A lane starts a new execution (continue_as_new) after this many VMs, so that its history
+# stays small however many VMs each lane protects (5,000 VMs over 100 lanes: 50 each).
+LANE_VMS_PER_EXECUTION = 10
 
 
 @bp.orchestration_trigger(context_name="context")
 def protect_lane(context: df.DurableOrchestrationContext):
-    """One lane of backup_cycle's complete phase: protect_vm for each of its VMs in turn.
+    """One lane of backup_cycle's complete phase: takes a VM from the cycle's vm_queue,
+    runs its protect_vm, hands in its answer with the call that takes the next VM, until
+    the queue is empty.
 
-    Input ``{"cycle": cycle instance id, "jobs": [ProtectJob]}``; output one
-    ``{"vmId", "outcome"}`` or ``{"vmId", "error"}`` per VM, in order.
+    Input ``{"cycle": cycle instance id, "answer": the answer not yet handed in (after a
+    continue_as_new), "done": VMs protected so far}``; output ``{"vms": VMs protected}``.
+    A VM whose protect_vm failed is answered with the error; the lane goes on.
     """
     spec = context.get_input()
-    answers = []
-    for raw in spec["jobs"]:
-        vm_id = ProtectJob.from_dict(raw).vm.id
+    queue = queue_entity(spec["cycle"])
+    answer, done = spec.get("answer"), spec.get("done", 0)
+    for _ in range(LANE_VMS_PER_EXECUTION):
+        handout = yield context.call_entity(queue, "next", answer)
+        if handout is None:
+            return {"vms": done}
+        vm_id = ProtectJob.from_dict(handout["job"]).vm.id
+        answer = {"index": handout["index"]}
         try:
-            outcome = yield context.call_sub_orchestrator(
+            answer["outcome"] = yield context.call_sub_orchestrator(
                 protect_vm,
-                raw,
+                handout["job"],
                 instance_id=f"{spec['cycle']}:vm:{vm_key(vm_id)}",
                 expected_type=dict,
             )
-            answers.append({"vmId": vm_id, "outcome": outcome})
         except Exception as error:  # this VM reports the failure; the lane goes on
-            answers.append({"vmId": vm_id, "error": str(error)})
-        context.set_custom_status({"vmsDone": len(answers), "vms": len(spec["jobs"])})
-    return answers
+            answer["error"] = str(error)
+        done += 1
+        context.set_custom_status({"vmsDone": done})
+    context.continue_as_new({"cycle": spec["cycle"], "answer": answer, "done": done})
+    return None
 
 
 def failed_vm(job: CycleJob, vm: VmInfo, taken, error: Exception) -> VmOutcome:

@@ -5,11 +5,13 @@
 ``diskdr.service`` builds them (deterministic names, our tags, ``RecoveryPoint.from_tags``),
 scripted per disk by name: what each poll of a point's state shows, which disks Azure
 refuses, how a copy goes. :class:`FakeGate` is the copy gate entity over the real lease
-table of ``diskdr.copy_slots``.
+table of ``diskdr.copy_slots``; :class:`RealEntity` runs a real entity function (the
+cycle's ``vm_queue``).
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from diskdr.backup import (
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import RecoveryPoint
 from diskdr.prune import PruneItem, PrunePlan
+from orchestrations.vm_queue import vm_queue
 from tests.orchestrations.fake_context import TaskFailed
 
 INSTALL = "install-test"
@@ -321,3 +324,49 @@ class FakeGate:
     @property
     def holders(self) -> list[str]:
         return sorted(self.table["leases"])
+
+
+@dataclass
+class RealEntity:
+    """A real entity function run one operation at a time through the SDK's
+    ``Entity.handle``, with the payload devhost (and the host) sends; the state per key.
+
+    ``operations`` are the names the orchestrators call; each becomes a responder
+    ``"<entity>.<operation>"``. An operation that raises fails the call.
+    """
+
+    builder: Any
+    operations: Sequence[str]
+    states: dict[str, str | None] = field(default_factory=dict)  # entity key -> state JSON
+
+    def responders(self) -> dict[str, Any]:
+        name = self.builder._function.get_function_name()
+        return {
+            f"{name}.{operation}": Keyed(
+                lambda key, value, operation=operation: self.call(key, operation, value)
+            )
+            for operation in self.operations
+        }
+
+    def call(self, key: str, operation: str, value: Any) -> Any:
+        name = self.builder._function.get_function_name()
+        payload = {
+            "self": {"name": name, "key": key},
+            "exists": key in self.states,
+            "state": self.states.get(key),
+            "batch": [{"name": operation, "input": json.dumps(json.dumps(value))}],
+        }
+        answer = json.loads(self.builder._function.get_user_function()(json.dumps(payload)))
+        if answer.get("entityExists"):
+            self.states[key] = answer.get("entityState")
+        else:
+            self.states.pop(key, None)
+        (result,) = answer["results"]
+        if result.get("isError"):
+            raise TaskFailed(f"{name}.{operation} failed: {result.get('result')}")
+        return json.loads(result["result"]) if result.get("result") else None
+
+
+def queue_responders() -> dict[str, Any]:
+    """The backup cycle's vm_queue entity (orchestrations.vm_queue), run for real."""
+    return RealEntity(vm_queue, ("load", "next", "results")).responders()

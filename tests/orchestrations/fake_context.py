@@ -15,6 +15,8 @@ What the fake keeps of the SDK's contract (checked against azure-functions-durab
   child to end, failed or not, whose ``result`` is then its value or its exception;
 - functions are passed as v2 ``FunctionBuilder``s and resolved to their names, and an
   activity cannot be called as a sub-orchestrator (nor the other way round);
+- ``continue_as_new`` starts the orchestrator again on the new input once it returned; the
+  executions share one context, so what each scheduled adds up;
 - ``current_utc_datetime`` only moves when the orchestrator awaits: a timer moves it to
   its ``fire_at``; tasks awaited together (``task_all``) start at the same instant and the
   orchestrator resumes when the last of them ends.
@@ -127,6 +129,8 @@ class FakeContext:
         # step, so an orchestrator's ``except Exception`` cannot swallow them.
         self.problems: list[str] = []
         self._responders: Mapping[str, Any] = {}
+        self._continue_with: str | None = None  # the input continue_as_new asked for
+        self.executions = 1  # one more per continue_as_new
 
     # --- the context's API, as the orchestrators use it -----------------------------------
     def get_input(self) -> Any:
@@ -170,6 +174,10 @@ class FakeContext:
             self.problems.append(f"no responder for signal {name!r}")
         else:
             responder(task.input)
+
+    def continue_as_new(self, input_: Any) -> None:
+        # The orchestrator returns next; ``run`` then starts it again on this input.
+        self._continue_with = json.dumps(self._json(input_))
 
     def create_timer(self, fire_at: datetime) -> Task:
         if fire_at.utcoffset() is None:
@@ -301,6 +309,11 @@ def run(
                 yielded = generator.send(task.result)
         except StopIteration as stop:
             context._check()
+            if context._continue_with is not None:  # a new execution, in the same context
+                context._input_text, context._continue_with = context._continue_with, None
+                context.executions += 1
+                generator, task = orchestrator(context), None
+                continue
             return json_round_trip(stop.value)
         except Exception:
             context._check()  # a mistake the orchestrator tripped over is the real cause

@@ -14,7 +14,9 @@ reproduces exactly the actions of the previous ones *is* the determinism check: 
 non-deterministic orchestrator fails it, as it would fail on the host. At the end the whole
 history is replayed once more, cold, and must give the same actions and output.
 
-Entity calls are not modelled here (the SDK's entity protocol is exercised by devhost).
+Entity calls are answered at once by the same responders, in devhost's messages (an
+``EventSent``, then an ``EventRaised`` named after the request id); signals and
+``continue_as_new`` are not modelled here (devhost exercises them).
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ class ReplayRun:
             )
             fired = event(EventType.TIMER_FIRED, fire_at, TimerId=task_id, FireAt=action["fireAt"])
             return max(now, fire_at), fired
+        if kind == ActionType.CALL_ENTITY:
+            return self._call_entity(action, task_id, now)
         name = action["functionName"]
         input_text = action.get("input")
         input_value = json.loads(input_text) if input_text is not None else None
@@ -181,3 +185,25 @@ class ReplayRun:
                 Result=json.dumps(result),
             )
         raise AssertionError(f"the replay loop does not model action {kind.name}")
+
+    def _call_entity(
+        self, action: dict[str, Any], task_id: int, now: datetime
+    ) -> tuple[datetime, dict[str, Any]]:
+        """An entity call as devhost records it (``EventSent``) and answers it (the
+        ``EventRaised`` named after the request id); the responder is keyed by
+        ``"<entity>.<operation>"``, as in the fake."""
+        target, operation = action["instanceId"], action.get("operation") or ""
+        request_id = f"{self.instance_id}:{task_id}"
+        message = {"id": request_id, "op": operation, "signal": False,
+                   "input": action.get("input"), "parent": self.instance_id}  # fmt: skip
+        self.history.append(
+            event(EventType.EVENT_SENT, now, task_id, InstanceId=target, Name="op",
+                  Input=json.dumps(message))
+        )  # fmt: skip
+        _, name, key = target.split("@", 2)
+        responder = self.responders[f"{name}.{operation}"]
+        input_text = action.get("input")
+        value = json.loads(input_text) if input_text is not None else None
+        result = responder(key, value) if getattr(responder, "keyed", False) else responder(value)
+        response = {"result": json.dumps(result)}
+        return now, event(EventType.EVENT_RAISED, now, Name=request_id, Input=json.dumps(response))

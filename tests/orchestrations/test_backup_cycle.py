@@ -23,6 +23,7 @@ from tests.orchestrations.estate import (
     FakeAzure,
     FakeGate,
     cycle_input,
+    queue_responders,
     vm,
 )
 from tests.orchestrations.fake_context import FakeContext, Nested, TaskFailed, run
@@ -37,7 +38,7 @@ def estate(count: int = 3) -> list:
 
 
 def responders_for(azure: FakeAzure, gate: FakeGate | None = None) -> dict[str, Any]:
-    responders = {**azure.responders(), **(gate or FakeGate()).responders()}
+    responders = {**azure.responders(), **(gate or FakeGate()).responders(), **queue_responders()}
     responders["protect_vm"] = Nested(protect_vm, responders)
     responders["protect_lane"] = Nested(protect_lane, responders)
     responders["take_batch"] = Nested(take_batch, responders)
@@ -86,15 +87,18 @@ def test_points_are_taken_in_batches_then_vms_complete_in_parallel_lanes():
     first_lane = context.scheduled.index(lanes[0])
     assert all(context.scheduled.index(t) < first_lane for t in take_batches)
     # Phase 2: three lanes (vms_in_flight) awaited in one task_all, so they all run at once
-    # on Azure too; each protects its VMs one after the other.
+    # on Azure too; each pulls VMs from the cycle's queue until it is empty. (The fake runs
+    # one lane to its end before the next starts, so the first lane takes every VM here.)
     assert len(lanes) == 3
     assert any(t.kind == "all" and t.children == lanes for t in context.awaited)
     assert not [t for t in context.awaited if t.kind == "any"], "no task_any window"
-    lane_vms = [
-        [ProtectJob.from_dict(t.input).vm.name for t in context.children[lane.instance_id].calls(
-            "protect_vm")] for lane in lanes
-    ]  # fmt: skip
-    assert lane_vms == [["vm0", "vm3"], ["vm1", "vm4"], ["vm2"]]
+    assert [t.name for t in context.scheduled if t.kind == "entity"] == [
+        "vm_queue.load",
+        "vm_queue.results",
+    ]
+    pulled = [context.children[lane.instance_id].calls("vm_queue.next") for lane in lanes]
+    assert [len(calls) for calls in pulled] == [6, 1, 1], "a VM per call, then None"
+    assert all(call.entity_key == CYCLE for calls in pulled for call in calls)
     jobs = [ProtectJob.from_dict(t.input) for t in protect_calls(context)]
     assert sorted(j.vm.name for j in jobs) == [m.name for m in machines], "every VM once"
     assert all(j.taken is not None and len(j.taken) == 2 for j in jobs)

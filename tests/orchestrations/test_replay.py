@@ -11,7 +11,14 @@ from orchestrations.backup_cycle import backup_cycle, protect_lane, take_batch
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from tests.orchestrations.conftest import orchestrator_function
-from tests.orchestrations.estate import LOCAL, FakeAzure, cycle_input, protect_input, vm
+from tests.orchestrations.estate import (
+    LOCAL,
+    FakeAzure,
+    cycle_input,
+    protect_input,
+    queue_responders,
+    vm,
+)
 from tests.orchestrations.fake_context import FakeContext, Nested, run
 from tests.orchestrations.replay import NonDeterminism, ReplayRun
 from tests.unit.points import point
@@ -50,7 +57,7 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
             states={f"vm{n}-data0": ["pending:0"] * (n + 1) + ["usable"] for n in range(3)},
             prune_remove=[point(hours=-48), point(hours=-44)],
         )
-        responders = azure.responders()
+        responders = {**azure.responders(), **queue_responders()}
         responders["protect_vm"] = Nested(protect_vm, responders)
         responders["protect_lane"] = Nested(protect_lane, responders)
         responders["take_batch"] = Nested(take_batch, responders)
@@ -63,7 +70,8 @@ def test_backup_cycle_with_its_sub_orchestrations_replays_deterministically():
 
     assert report["phase"] == "Completed" and report["summary"]["pruned"] == 2
     assert sorted(azure.deleted) == sorted(p.id for p in [point(hours=-48), point(hours=-44)])
-    # two take_batch (batches of 2), three protect_lane (one VM each) and prune_policy
+    # two take_batch (batches of 2), three protect_lane (here the first one takes every VM
+    # from the queue: each lane runs to its end before the next) and prune_policy
     assert len(replay.children) == 6
     _, fake_responders = world()
     fake = run(

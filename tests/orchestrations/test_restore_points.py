@@ -15,7 +15,15 @@ from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.replicate_restore_point import replicate_restore_point
 from tests.orchestrations.conftest import orchestrator_function
-from tests.orchestrations.estate import INSTALL, SLOT, FakeAzure, FakeGate, cycle_input, vm
+from tests.orchestrations.estate import (
+    INSTALL,
+    SLOT,
+    FakeAzure,
+    FakeGate,
+    cycle_input,
+    queue_responders,
+    vm,
+)
 from tests.orchestrations.fake_context import FakeContext, Nested, run
 from tests.orchestrations.restore_point_estate import (
     APP_LOCAL,
@@ -188,7 +196,7 @@ def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     azure = FakeRestorePoints(refusals={"vm1": ["too-soon:20", "too-soon:20"]})
     fake = FakeAzure(vms=machines)
     gate, copies = FakeGate(), FakeCopies()
-    table = {**fake.responders(), **responders(azure, gate, copies)}
+    table = {**fake.responders(), **responders(azure, gate, copies), **queue_responders()}
     table["protect_vm"] = Nested(protect_vm, table)
     table["protect_lane"] = Nested(protect_lane, table)
     table["prune_policy"] = Nested(prune_policy, table)

@@ -1,0 +1,90 @@
+"""vm_queue: the work queue of one backup cycle's complete phase, a durable entity.
+
+One entity per cycle, keyed by the cycle's instance id. ``backup_cycle`` loads it with
+every VM's ``ProtectJob``; its ``protect_lane`` sub-orchestrations pull the next VM each
+time they finished one, so the lanes stay busy until the queue is empty, whatever the
+speed of each VM (fixed shares dealt in advance left most lanes idle while a few were
+still working through slow VMs). Each lane hands in its previous VM's answer with the
+call that takes the next VM, so the answers live here, not in the lanes' histories or
+outputs; the cycle reads them all at the end, and that read deletes the entity.
+
+The queue is correct because all operations on one entity run serially, one after another
+(Learn, "Entity functions", General concepts), so no index is handed out twice; and
+because lanes *call* (two-way) rather than signal, an answer is stored before its lane
+goes on, so every answer is in before the cycle's final read.
+
+State (JSON): ``{"shared": the ProtectJob fields every VM has in common, "vms": [{"vm",
+"taken"}] (each VM's own fields, in the cycle's order), "next": index of the next VM to
+hand out, "answers": {index: {"outcome": VmOutcome} | {"error": message}}}``. The shared
+fields are kept once, not once per VM.
+
+Operations:
+- ``load(state)``: the state made by :func:`loaded` (the cycle sends the shared fields
+  once); replaces any state (a re-run of the cycle id starts afresh); returns the number
+  of VMs.
+- ``next(answer | None)``: stores ``answer`` (``{"index", "outcome" | "error"}``) and
+  returns ``{"index", "job"}`` for the next VM, or None when none is left.
+- ``results()``: returns the answers and deletes the entity.
+"""
+
+from typing import Any
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
+
+ENTITY_NAME = "vm_queue"
+
+# The ProtectJob fields that differ from VM to VM; every other field is the cycle's.
+PER_VM = ("vm", "taken")
+
+
+def queue_entity(cycle_id: str) -> df.EntityId:
+    return df.EntityId(ENTITY_NAME, cycle_id)
+
+
+def loaded(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The queue's state for ``jobs`` (ProtectJob dicts, one per VM, in order)."""
+    shared = {key: value for key, value in jobs[0].items() if key not in PER_VM} if jobs else {}
+    for job in jobs:
+        if {key: value for key, value in job.items() if key not in PER_VM} != shared:
+            raise ValueError(f"vm_queue: the jobs differ in more than {', '.join(PER_VM)}")
+    return {
+        "shared": shared,
+        "vms": [{key: job.get(key) for key in PER_VM} for job in jobs],
+        "next": 0,
+        "answers": {},
+    }
+
+
+def take_next(
+    state: dict[str, Any], answer: dict[str, Any] | None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``state`` with ``answer`` stored and the next VM handed out; and that VM's
+    ``{"index", "job"}`` (None when the queue is empty)."""
+    answers = dict(state["answers"])
+    if answer is not None:
+        answers[str(answer["index"])] = {k: v for k, v in answer.items() if k != "index"}
+    index = state["next"]
+    if index >= len(state["vms"]):
+        return {**state, "answers": answers}, None
+    job = {**state["shared"], **state["vms"][index]}
+    return {**state, "next": index + 1, "answers": answers}, {"index": index, "job": job}
+
+
+@bp.entity_trigger(context_name="context", entity_name=ENTITY_NAME)
+def vm_queue(context: df.DurableEntityContext) -> None:
+    operation = context.operation_name
+    if operation == "load":
+        state = context.get_input()  # made by ``loaded``: the shared fields once
+        context.set_state(state)
+        context.set_result(len(state["vms"]))
+    elif operation == "next":
+        state, handout = take_next(context.get_state(lambda: loaded([])), context.get_input())
+        context.set_state(state)
+        context.set_result(handout)
+    elif operation == "results":
+        context.set_result(context.get_state(lambda: loaded([]))["answers"])
+        context.destruct_on_exit()  # after set_result, which marks the entity as existing
+    else:
+        raise ValueError(f"vm_queue: unknown operation {operation!r}")
