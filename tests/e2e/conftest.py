@@ -194,17 +194,19 @@ def start_twin(
     template: Path = POLICIES / "e2e.yaml",
     prepare: Callable[[TwinRun], None] | None = None,
     spacing: timedelta = SLOT_SPACING,
+    time_scale: float = TIME_SCALE,
 ) -> Iterator[TwinRun]:
     """Start a twin on the test policy with ``slot_count`` planned slots ``spacing`` apart.
 
     The emulator starts and the estate is seeded (then ``prepare`` runs: faults, foreign
     snapshots, emulator configuration) before devhost starts, so the first scheduler tick
-    already sees all of it. Both processes are stopped by PID on exit.
+    already sees all of it. Both processes are stopped by PID on exit. ``time_scale`` other
+    than ``TIME_SCALE`` is for tests whose world waits must last longer in real time.
     """
     policy_file = state_dir / "policies.yaml"
     twin = Twin(
         policy_file=policy_file,
-        time_scale=TIME_SCALE,
+        time_scale=time_scale,
         throttle=throttle,
         install_id=INSTALL_ID,
         settings=settings,
