@@ -106,6 +106,7 @@ class AppTwin(Twin):
 
 def app_copy(destination: Path, lanes: str) -> Path:
     """This app copied to ``destination``; with the old backup_cycle for round-robin."""
+    destination.mkdir()
     for part in APP_PARTS:
         source = REPO_ROOT / part
         if source.is_dir():
@@ -209,7 +210,7 @@ def watch(host: DevHost, count: int) -> tuple[str, list[tuple[int, int]]]:
             "GET", "/runtime/webhooks/durabletask/instances/?instanceIdPrefix=cycle-",
             key=host.master_key,
         )[1]  # fmt: skip
-        cycles = [i["instanceId"] for i in listed if i["instanceId"].count(":") == 0]
+        cycles = [i["instanceId"] for i in listed if i["name"] == "backup_cycle"]
         return cycles[0] if cycles else None
 
     cycle_id = host.wait_until(the_cycle, timeout=600, what="the scheduled cycle")
