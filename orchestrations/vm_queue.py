@@ -14,9 +14,14 @@ because lanes *call* (two-way) rather than signal, an answer is stored before it
 goes on, so every answer is in before the cycle's final read.
 
 State (JSON): ``{"shared": the ProtectJob fields every VM has in common, "vms": [{"vm",
-"taken"}] (each VM's own fields, in the cycle's order), "next": index of the next VM to
-hand out, "answers": {index: {"outcome": VmOutcome} | {"error": message}}}``. The shared
-fields are kept once, not once per VM.
+"taken"}] (each VM's own fields, in the cycle's order; None once handed out), "next": index
+of the next VM to hand out, "answers": {index: {"outcome": VmOutcome} | {"error":
+message}}}``. The shared fields are kept once, not once per VM.
+
+Cost: every operation reads and writes the whole state, which holds the jobs not yet
+handed out and the answers so far — about as large as the cycle's report. At 500 VMs
+that is a few MB per operation (docs/performance.md, "Durable engine"); an estate ten
+times larger would want the answers sharded (e.g. per lane) rather than in one entity.
 
 Operations:
 - ``load(state)``: the state made by :func:`loaded` (the cycle sends the shared fields
@@ -68,8 +73,13 @@ def take_next(
     index = state["next"]
     if index >= len(state["vms"]):
         return {**state, "answers": answers}, None
-    job = {**state["shared"], **state["vms"][index]}
-    return {**state, "next": index + 1, "answers": answers}, {"index": index, "job": job}
+    vms = list(state["vms"])
+    job = {**state["shared"], **vms[index]}
+    vms[index] = None  # handed out: the state (re-read at every operation) shrinks
+    return {**state, "vms": vms, "next": index + 1, "answers": answers}, {
+        "index": index,
+        "job": job,
+    }
 
 
 @bp.entity_trigger(context_name="context", entity_name=ENTITY_NAME)

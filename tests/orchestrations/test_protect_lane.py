@@ -47,6 +47,7 @@ def test_the_queue_hands_out_every_vm_once_in_order_and_keeps_each_answer():
         handed.append(handout["index"])
         answer = {"index": handout["index"], "error": f"e{handout['index']}"}
     assert handed == [0, 1, 2]
+    assert state["vms"] == [None, None, None], "what was handed out is not kept"
     assert state["answers"] == {"0": {"error": "e0"}, "1": {"error": "e1"}, "2": {"error": "e2"}}
     state, handout = take_next(state, None)
     assert handout is None, "an empty queue stays empty"
