@@ -316,7 +316,9 @@ def _restore_source(backend: ComputeBackend, creation: dict[str, Any], location:
     if not isinstance(point, DiskRestorePoint):
         raise SourceNotFound(point.name)
     point.check_restorable()
-    return DiskSource(point.content, point.size_gb, point.unique_id, dict(point.properties))
+    return DiskSource(
+        point.content, point.size_gb, point.unique_id, dict(point.properties), hydrates=True
+    )
 
 
 register_disk_source("Restore", _restore_source)
