@@ -15,8 +15,6 @@ What the fake keeps of the SDK's contract (checked against azure-functions-durab
   child to end, failed or not, whose ``result`` is then its value or its exception;
 - functions are passed as v2 ``FunctionBuilder``s and resolved to their names, and an
   activity cannot be called as a sub-orchestrator (nor the other way round);
-- ``continue_as_new`` starts the orchestrator again on the new input once it returned; the
-  executions share one context, so what each scheduled adds up;
 - ``current_utc_datetime`` only moves when the orchestrator awaits: a timer moves it to
   its ``fire_at``; tasks awaited together (``task_all``) start at the same instant and the
   orchestrator resumes when the last of them ends.
@@ -129,8 +127,9 @@ class FakeContext:
         # step, so an orchestrator's ``except Exception`` cannot swallow them.
         self.problems: list[str] = []
         self._responders: Mapping[str, Any] = {}
-        self._continue_with: str | None = None  # the input continue_as_new asked for
-        self.executions = 1  # one more per continue_as_new
+        # continue_as_new: the next generation's input (JSON), and how many ran so far.
+        self._continued: str | None = None
+        self.generations = 1
 
     # --- the context's API, as the orchestrators use it -----------------------------------
     def get_input(self) -> Any:
@@ -176,8 +175,9 @@ class FakeContext:
             responder(task.input)
 
     def continue_as_new(self, input_: Any) -> None:
-        # The orchestrator returns next; ``run`` then starts it again on this input.
-        self._continue_with = json.dumps(self._json(input_))
+        """The orchestrator ends this generation; :func:`run` starts the next from the top
+        with ``input_`` (the scheduled tasks of every generation stay listed)."""
+        self._continued = json.dumps(self._json(input_))
 
     def create_timer(self, fire_at: datetime) -> Task:
         if fire_at.utcoffset() is None:
@@ -294,7 +294,8 @@ def run(
     """Step ``orchestrator``'s generator to its end against ``responders``; its output.
 
     Each yielded task is answered at once. An exception the orchestrator lets escape
-    propagates out of here, as does a task with no responder (:class:`Unscripted`).
+    propagates out of here, as does a task with no responder (:class:`Unscripted`). A
+    generation that calls ``continue_as_new`` is followed by the next, from the top.
     """
     context._responders = responders
     generator = orchestrator(context)
@@ -309,9 +310,12 @@ def run(
                 yielded = generator.send(task.result)
         except StopIteration as stop:
             context._check()
-            if context._continue_with is not None:  # a new execution, in the same context
-                context._input_text, context._continue_with = context._continue_with, None
-                context.executions += 1
+            if context._continued is not None:
+                if stop.value is not None:
+                    problem = "a generation that continues as new returns None"
+                    raise AssertionError(problem) from None
+                context._input_text, context._continued = context._continued, None
+                context.generations += 1
                 generator, task = orchestrator(context), None
                 continue
             return json_round_trip(stop.value)

@@ -100,7 +100,7 @@ def test_a_lane_continues_as_new_and_hands_in_the_answer_it_carried(monkeypatch)
     output = run(orchestrator_function(protect_lane), context, responders)
 
     assert output == {"vms": 5}
-    assert context.executions == 3, "two VMs per execution, then a fresh history"
+    assert context.generations == 3, "two VMs per execution, then a fresh history"
     names = [ProtectJob.from_dict(t.input).vm.name for t in context.calls("protect_vm")]
     assert names == [f"vm{n}" for n in range(5)]
     # The answer of the last VM of an execution travels in the next execution's input and
