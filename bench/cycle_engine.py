@@ -46,8 +46,9 @@ from devhost.store import TERMINAL_STATES
 from devhost.testing import DevHost
 from twin.harness import REPO_ROOT, SUBSCRIPTION, Twin
 
-# The last commit of orchestrations/backup_cycle.py with round-robin lanes.
-ROUND_ROBIN_COMMIT = "25ec616"
+# A commit whose orchestrations/backup_cycle.py has the round-robin lanes (unchanged on main
+# until the queue replaced them).
+ROUND_ROBIN_COMMIT = "25ec6162b79700c113ab3d1e6b5c1a8a0e206148"
 APP_PARTS = ("function_app.py", "host.json", "activities", "diskdr", "orchestrations", "triggers")
 BLOCK = 4 * 1024 * 1024
 SAMPLE_EVERY = 2.0  # real seconds

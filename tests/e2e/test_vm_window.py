@@ -31,6 +31,7 @@ import pytest
 
 from devhost.store import TERMINAL_STATES
 from devhost.testing import DevHost, DevHostError
+from orchestrations.backup_cycle import LANE_VMS_PER_EXECUTION
 from tests.e2e.conftest import TwinRun, estate, problems, start_twin, vm
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -142,3 +143,23 @@ def test_a_250_vm_cycle_keeps_90_protect_vm_running_while_vms_remain(tmp_path):
     # ...and it stayed full while VMs waited to start.
     assert min(s.running for s in window) >= THRESHOLD, window
     assert max(s.running for s in samples) <= IN_FLIGHT, "never more than the lanes"
+
+
+def test_lanes_with_more_vms_than_one_execution_holds_continue_as_new_and_lose_none(tmp_path):
+    # 2 lanes for 25 VMs: each protects about 12, past LANE_VMS_PER_EXECUTION (10).
+    seed = estate({"rg-app": [vm(f"vm-l{n:02d}", "e2e") for n in range(25)]})
+    settings = {"DISKDR_MAX_VMS_IN_FLIGHT": "2", "DISKDR_VM_BATCH_SIZE": "25"}
+    with start_twin(tmp_path, seed, 1, settings=settings) as run:
+        host = run.twin.host
+        assert host is not None
+        report = run.wait_cycle(run.slots[0], timeout=600)
+        cycle_id = run.cycle_id(run.slots[0])
+        lanes = [host.status(f"{cycle_id}:lane:{n:03d}", showHistory=True) for n in range(2)]
+
+    assert report["phase"] == "Completed", problems(report)
+    assert report["summary"]["replicated"] == 25
+    assert len({v["vmName"] for v in report["vms"]}) == 25
+    protected = [lane["output"]["vms"] for lane in lanes]
+    assert sum(protected) == 25 and max(protected) > LANE_VMS_PER_EXECUTION, protected
+    # Only the last execution's history is kept: at most LANE_VMS_PER_EXECUTION VMs' events.
+    assert all(len(lane["historyEvents"]) < 12 * LANE_VMS_PER_EXECUTION for lane in lanes)
