@@ -17,7 +17,7 @@ from typing import Any
 
 from diskdr.api import RestoreRequest
 from diskdr.azure.clients import Clients
-from diskdr.azure.restore import ResourceState, RestorePort
+from diskdr.azure.restore import ResourceState, RestorePort, VmFacts
 from diskdr.backup import Failure
 from diskdr.errors import AzureError
 from diskdr.inventory import VmInfo
@@ -185,13 +185,16 @@ class RestoreSteps:
         home = facts.location if facts else _primary_region(points)
         region = request.region or home or ""
         role = None if region == home else "replica"
+        subnet_id = request.subnet_id
+        if request.mode == "vm" and subnet_id is None:
+            subnet_id = self._source_subnet(request.vm_id, facts, region)
         target = RestoreTarget(
             subscription_id=subscription_of(request.vm_id),
             resource_group=request.resource_group,
             region=region,
             mode=request.mode,
             name_prefix=request.name_prefix,
-            subnet_id=request.subnet_id,
+            subnet_id=subnet_id,
             vm_size=request.vm_size,
         )
 
@@ -212,6 +215,28 @@ class RestoreSteps:
             role=role, points=points,
         )  # fmt: skip
 
+    def _source_subnet(self, vm_id: str, facts: VmFacts | None, region: str) -> str:
+        """A ``vm`` mode restore without ``subnetId``: the source VM's own subnet (its
+        primary NIC's), which only works in the VM's region (a NIC's subnet is in its
+        region) and while the VM and its NIC exist. Otherwise 400, saying why."""
+        why = None
+        if facts is None:
+            why = f"{vm_id} no longer exists, so its subnet cannot be used"
+        elif region != facts.location:
+            why = (
+                f"the restore is in {region}, not the VM's region {facts.location}, so the "
+                "VM's own subnet cannot be used (a NIC needs a subnet of its region)"
+            )
+        else:
+            subnets = (self.port.nic_subnet(nic) for nic in facts.nic_ids)
+            found = next((subnet for subnet in subnets if subnet), None)
+            if found is not None:
+                return found
+            why = f"{vm_id} has no network interface with a subnet to reuse"
+        raise RestoreRefused(
+            400, "InvalidRequest", f"subnetId: required with mode vm here: {why}", "subnetId"
+        )
+
     def plan_policy(
         self,
         policy: Policy,
@@ -228,7 +253,8 @@ class RestoreSteps:
         """Plans restoring VMs of ``policy`` from their newest complete replica group into
         the secondary region (``vm_ids``: only those; default: every VM of the policy,
         including VMs that are gone but have replicas). Returns the plans and the VMs that
-        cannot be restored, each with its error."""
+        cannot be restored, each with its error; raises :class:`RestoreRefused` (422
+        ``ResourceGroupNotFound``) when the target resource group does not exist."""
         if policy.replicate is None:
             raise RestoreRefused(
                 422,
@@ -244,6 +270,11 @@ class RestoreSteps:
             if point.role == "replica":
                 names.setdefault(point.vm_id, point.vm_id)
         wanted = list(vm_ids) if vm_ids is not None else sorted(names.values())
+        for subscription in sorted({subscription_of(vm_id).lower() for vm_id in wanted}):
+            # Up front, as a restore does: a missing group fails every VM the same way.
+            self._check_group_exists(
+                RestoreTarget(subscription, resource_group, region, mode, subnet_id=subnet_id)
+            )
         plans: list[RestorePlan] = []
         refused: list[dict[str, Any]] = []
         for vm_id in wanted:

@@ -16,6 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.restore import begin_verify_script, check_restored_content, verify_script_state
+from diskdr.naming import format_slot
 from diskdr.restore import RestorePlan
 from orchestrations.restore import clean_up, run_restore
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
@@ -66,7 +67,7 @@ def drill_vm(context: df.DurableOrchestrationContext):
     plan = RestorePlan.from_dict(context.get_input())
     report: dict[str, Any] = {
         "vmId": plan.vm_id,
-        "slot": plan.slot.isoformat(),
+        "slot": format_slot(plan.slot),
         "pointAgeSeconds": plan.point_age_seconds,
         "pointIds": [d.point_id for d in plan.disks],
         "restoredDiskIds": [],

@@ -4,7 +4,8 @@ Start every disk create at once, watch them with durable timers until each is
 ``Succeeded`` or ``Failed`` (or the deadline passes); in ``vm`` mode then create the NIC and
 the VM with the disks attached. The output says per disk what was made (with Azure's error
 code when it failed), what exists now (``created``), and the RTO: from the request to the
-moment every disk was usable (``vm`` mode: the VM provisioned). Also the building block of
+moment every disk was usable (``vm`` mode: the VM provisioned); ``vmId`` only once a VM
+was made (DESIGN's ``vmId?``). Also the building block of
 drills (``orchestrations/drill.py``) and failovers (``orchestrations/failover.py``);
 ``clean_up`` deletes what a plan made, VM first.
 """
@@ -105,7 +106,6 @@ def run_restore(context: df.DurableOrchestrationContext, plan: RestorePlan):
     created: list[str] = []
     result: dict[str, Any] = {
         "runId": plan.run_id,
-        "vmId": None,
         "sourceVmId": plan.vm_id,
         "mode": plan.mode,
         "slot": format_slot(plan.slot),

@@ -24,7 +24,7 @@ from azure.mgmt.compute.models import Disk, VirtualMachine, VirtualMachineRunCom
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import NetworkInterface
 
-from diskdr.azure.clients import Clients, client_options
+from diskdr.azure.clients import Clients, client_options, trust_bundle
 from diskdr.azure.compute import azure_call
 from diskdr.errors import AzureError, ConflictError, ResourceNotFoundError
 from diskdr.naming import parse_resource_id
@@ -44,6 +44,7 @@ class VmFacts:
     size: str
     tags: dict[str, str]
     disks: dict[str, int | None]  # lower-case disk id -> LUN (None: OS disk)
+    nic_ids: tuple[str, ...] = ()  # its network interfaces, the primary one first
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class RestorePort:
             if data_disk.managed_disk and data_disk.managed_disk.id:
                 disks[data_disk.managed_disk.id.lower()] = data_disk.lun
         size = vm.hardware_profile.vm_size if vm.hardware_profile else None
+        nics = (vm.network_profile.network_interfaces if vm.network_profile else None) or []
+        nics = sorted(nics, key=lambda nic: not nic.primary)  # stable: primary first
         return VmFacts(
             vm.id or vm_id,
             vm.name or parts.name,
@@ -100,7 +103,23 @@ class RestorePort:
             str(size or "Standard_D2s_v5"),
             dict(vm.tags or {}),
             disks,
+            tuple(nic.id for nic in nics if nic.id),
         )
+
+    def nic_subnet(self, nic_id: str) -> str | None:
+        """The subnet of a NIC's primary IP configuration; None when the NIC (or a subnet
+        on it) does not exist."""
+        parts = parse_resource_id(nic_id)
+        try:
+            with azure_call(f"get network interface {nic_id}"):
+                nic = self._net(parts.subscription_id).network_interfaces.get(
+                    parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
+                )
+        except ResourceNotFoundError:
+            return None
+        configurations = sorted(nic.ip_configurations or [], key=lambda c: not c.primary)
+        subnets = [c.subnet.id for c in configurations if c.subnet is not None and c.subnet.id]
+        return subnets[0] if subnets else None
 
     def source_disk(self, disk_id: str, lun: int | None) -> SourceDisk | None:
         """What a restored disk keeps of its source; None when the disk is gone."""
@@ -396,7 +415,8 @@ class RestorePort:
             f"{self.settings.arm_endpoint.rstrip('/')}/_emulator/content?"
             + urllib.parse.urlencode({"id": resource})
         )
-        context = ssl.create_default_context(cafile=self.settings.ca_bundle or None)
+        extra = self.settings.ca_bundle
+        context = ssl.create_default_context(cafile=trust_bundle(extra) if extra else None)
         with urllib.request.urlopen(url, context=context, timeout=30) as answer:
             return str(json.loads(answer.read())["digest"])
 

@@ -252,7 +252,6 @@ def test_a_verify_script_needs_a_subnet_for_its_drill_vm(drill: str, complaint: 
     [
         (b'{"vmId": "nope", "resourceGroup": "rg"}', "vmId"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "slot": "2026-01-01T00:00:30Z"}', "slot"),
-        (b'{"vmId": "%s", "resourceGroup": "rg", "mode": "vm"}', "subnetId"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "region": "mars"}', "region"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "colour": 1}', "colour"),
         (b'{"vmId": "%s"}', "resourceGroup"),
