@@ -298,7 +298,8 @@ class Drill(_Model):
     resource_group: StrictStr
     sample: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     # A script run through a managed Run Command on each drilled VM, restored as a VM
-    # (its NIC in ``subnetId``); the content check then also needs its exit code 0.
+    # (its NIC in ``subnetId``, or without one in an isolated network the drill makes and
+    # deletes); the content check then also needs its exit code 0.
     verify_script: StrictStr | None = None
     subnet_id: StrictStr | None = None
 
@@ -325,16 +326,6 @@ class Drill(_Model):
         if not script.strip():
             raise _invalid("verify_script", "is empty: give a script, or leave verifyScript out")
         return script
-
-    @model_validator(mode="after")
-    def _script_needs_subnet(self) -> Drill:
-        if self.verify_script is not None and self.subnet_id is None:
-            raise _invalid(
-                "subnet_id_missing",
-                "verifyScript runs on a VM restored by the drill: subnetId (the subnet of its "
-                "NIC, in the secondary region) is required with it",
-            )
-        return self
 
 
 class Policy(_Model):

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from diskdr.api import RestoreRequest
@@ -27,6 +28,7 @@ from diskdr.policy import Policy
 from diskdr.restore import (
     TAG_RESTORE_POINT,
     DiskRestore,
+    DrillNetwork,
     GroupChoice,
     RestorePlan,
     RestoreRefused,
@@ -34,6 +36,7 @@ from diskdr.restore import (
     SourceDisk,
     check_target_region,
     choose_group,
+    drill_network,
     drill_sample,
     gone_sources,
     is_made_by,
@@ -74,6 +77,7 @@ class RestoreSteps:
         role: str | None = None,
         points: Iterable[RecoveryPoint] | None = None,
         vm: VmInfo | None = None,
+        check_subnet: bool = True,
     ) -> RestorePlan:
         """Plan the restore of one VM's group into ``target`` (whose region is the
         point's region); raises :class:`RestoreRefused` for anything that cannot work."""
@@ -92,7 +96,7 @@ class RestoreSteps:
             )
         choice = choose_group(mine, target.region, slot, role=role)
         sources = self._sources(choice, facts.disks if facts else {})
-        if target.mode == "vm" and target.subnet_id:
+        if target.mode == "vm" and target.subnet_id and check_subnet:
             check_target_region(
                 target.subnet_id, self._subnet_region(target.subnet_id), target.region
             )
@@ -249,10 +253,12 @@ class RestoreSteps:
         subnet_id: str | None = None,
         vm_ids: Iterable[str] | None = None,
         keep_names: bool = False,
+        subnet_made: bool = False,
     ) -> tuple[list[RestorePlan], list[dict[str, Any]]]:
         """Plans restoring VMs of ``policy`` from their newest complete replica group into
         the secondary region (``vm_ids``: only those; default: every VM of the policy,
-        including VMs that are gone but have replicas). Returns the plans and the VMs that
+        including VMs that are gone but have replicas; ``subnet_made``: ``subnet_id`` is
+        made by the run itself, so it need not exist yet). Returns the plans and the VMs that
         cannot be restored, each with its error; raises :class:`RestoreRefused` (422
         ``ResourceGroupNotFound``) when the target resource group does not exist."""
         if policy.replicate is None:
@@ -300,6 +306,7 @@ class RestoreSteps:
                         role="replica",
                         points=points,
                         vm=vm,
+                        check_subnet=not subnet_made,
                     )
                 )
             except RestoreRefused as error:
@@ -313,23 +320,41 @@ class RestoreSteps:
     def plan_drill(
         self, policy: Policy, sample: int, last_drilled: Mapping[str, datetime], run: str,
         now: datetime,
-    ) -> tuple[list[RestorePlan], list[dict[str, Any]]]:  # fmt: skip
-        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy. With
-        ``drill.verifyScript`` each is restored as a VM in ``drill.subnetId`` (the script
-        runs on it), else as disks."""
+    ) -> tuple[list[RestorePlan], list[dict[str, Any]], list[DrillNetwork]]:  # fmt: skip
+        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy, and
+        the networks the drill makes. With ``drill.verifyScript`` each VM is restored as a
+        VM (the script runs on it) in ``drill.subnetId``, or without one in an isolated
+        network the drill makes in its resource group (one per subscription); else as
+        disks."""
         drill = policy.drill
-        assert drill is not None
+        assert drill is not None and policy.replicate is not None
         vms = [vm.id for vm in self.service.vms_for_policy(policy)]
         chosen = drill_sample(vms, last_drilled, sample)
         script = drill.verify_script
-        plans, refused = self.plan_policy(
-            policy, run=run, resource_group=drill.resource_group,
-            mode="vm" if script else "disks", now=now, vm_ids=chosen,
-            subnet_id=drill.subnet_id if script else None,
-        )  # fmt: skip
-        if script:
-            plans = [replace(plan, verify_script=script) for plan in plans]
-        return plans, refused
+        plan_vms = partial(
+            self.plan_policy, policy, run=run, resource_group=drill.resource_group, now=now
+        )
+        if not script or drill.subnet_id:
+            plans, refused = plan_vms(
+                mode="vm" if script else "disks", vm_ids=chosen,
+                subnet_id=drill.subnet_id if script else None,
+            )  # fmt: skip
+            return [replace(plan, verify_script=script) for plan in plans], refused, []
+        plans, refused, networks = [], [], []
+        by_subscription: dict[str, list[str]] = {}
+        for vm_id in chosen:
+            by_subscription.setdefault(subscription_of(vm_id).lower(), []).append(vm_id)
+        for subscription, vm_ids in by_subscription.items():
+            network = drill_network(
+                run, self.install_id, subscription, drill.resource_group, policy.replicate.region
+            )
+            made, cannot = plan_vms(
+                mode="vm", vm_ids=vm_ids, subnet_id=network.subnet_id, subnet_made=True
+            )
+            plans += [replace(plan, verify_script=script) for plan in made]
+            refused += cannot
+            networks += [network] if made else []
+        return plans, refused, networks
 
     # --- one step each (activities) ---------------------------------------------------------
     def begin_disk(self, disk: DiskRestore) -> dict[str, Any]:
@@ -337,6 +362,9 @@ class RestoreSteps:
 
     def begin_nic(self, plan: RestorePlan) -> dict[str, Any]:
         return self._step(lambda: self.port.begin_nic(plan), plan.nic_resource_id or "")
+
+    def begin_network(self, network: DrillNetwork) -> dict[str, Any]:
+        return self._step(lambda: self.port.begin_network(network), network.id)
 
     def begin_vm(self, plan: RestorePlan) -> dict[str, Any]:
         return self._step(lambda: self.port.begin_vm(plan), plan.vm_resource_id or "")

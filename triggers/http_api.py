@@ -502,7 +502,7 @@ async def start_drill(
         )
     history = await drill_reports(client)
     last = {vm: record.drilled_at for vm, record in last_drills(history).items()}
-    plans, refused = await asyncio.to_thread(
+    plans, refused, networks = await asyncio.to_thread(
         get_restore_steps().plan_drill,
         policy,
         count or policy.drill.sample,
@@ -517,6 +517,7 @@ async def start_drill(
         "trigger": trigger,
         "requestedAt": now.isoformat(),
         "plans": [plan.to_dict() for plan in plans],
+        "networks": [network.to_dict() for network in networks],
         "refused": [
             {**r, "contentCheck": "skipped", "cleanedUp": True, "restoredDiskIds": []}
             for r in refused

@@ -22,13 +22,20 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, VirtualMachine, VirtualMachineRunCommand
 from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network.models import NetworkInterface
+from azure.mgmt.network.models import NetworkInterface, VirtualNetwork
 
 from diskdr.azure.clients import Clients, client_options, trust_bundle
 from diskdr.azure.compute import azure_call
 from diskdr.errors import AzureError, ConflictError, ResourceNotFoundError
 from diskdr.naming import parse_resource_id
-from diskdr.restore import TAG_RESTORED_BY, DiskRestore, RestorePlan, SourceDisk, is_made_by
+from diskdr.restore import (
+    TAG_RESTORED_BY,
+    DiskRestore,
+    DrillNetwork,
+    RestorePlan,
+    SourceDisk,
+    is_made_by,
+)
 
 # The api-version DESIGN fixes for Microsoft.Network calls.
 NETWORK_API_VERSION = "2024-05-01"
@@ -182,7 +189,8 @@ class RestorePort:
         return (network.location or "").lower() if subnet.lower() in names else None
 
     def state(self, resource: str) -> ResourceState | None:
-        """A disk's, VM's or NIC's provisioning state and tags; None when it does not exist."""
+        """A disk's, VM's, NIC's or virtual network's provisioning state and tags; None when
+        it does not exist."""
         parts = parse_resource_id(resource)
         kind = resource.lower().split("/providers/", 1)[1].split("/")[1]
         try:
@@ -201,7 +209,13 @@ class RestorePort:
                         parts.resource_group, parts.name
                     )
                     return ResourceState(_text(vm.provisioning_state), dict(vm.tags or {}))
-                nic = self._net(parts.subscription_id).network_interfaces.get(
+                network = self._net(parts.subscription_id)
+                if kind == "virtualnetworks":
+                    vnet = network.virtual_networks.get(
+                        parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
+                    )
+                    return ResourceState(_text(vnet.provisioning_state), dict(vnet.tags or {}))
+                nic = network.network_interfaces.get(
                     parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
                 )
                 return ResourceState(_text(nic.provisioning_state), dict(nic.tags or {}))
@@ -269,6 +283,36 @@ class RestorePort:
                 polling=False,
             )
 
+    def begin_network(self, network: DrillNetwork) -> None:
+        """Start creating a drill's isolated virtual network with its one subnet (spec
+        example ``VirtualNetworkCreateSubnet.json``, api-version 2024-05-01); one of
+        this install's with the same name is adopted."""
+        existing = self.state(network.id)
+        if existing is not None:
+            self._check_ours(network.id, existing)
+            return
+        body = {
+            "location": network.region,
+            "tags": dict(network.tags),
+            "properties": {
+                "addressSpace": {"addressPrefixes": [network.address_prefix]},
+                "subnets": [
+                    {
+                        "name": network.subnet_name,
+                        "properties": {"addressPrefix": network.address_prefix},
+                    }
+                ],
+            },
+        }
+        with azure_call(f"create virtual network {network.name}"):
+            self._net(network.subscription_id).virtual_networks.begin_create_or_update(
+                network.resource_group,
+                network.name,
+                VirtualNetwork(body),
+                api_version=NETWORK_API_VERSION,
+                polling=False,
+            )
+
     def begin_vm(self, plan: RestorePlan) -> None:
         """Start creating the VM with the restored disks attached at their LUNs."""
         assert plan.vm is not None and plan.vm_resource_id is not None
@@ -330,6 +374,13 @@ class RestorePort:
                 elif kind == "virtualmachines":
                     self._compute(parts.subscription_id).virtual_machines.begin_delete(
                         parts.resource_group, parts.name, polling=False
+                    )
+                elif kind == "virtualnetworks":
+                    self._net(parts.subscription_id).virtual_networks.begin_delete(
+                        parts.resource_group,
+                        parts.name,
+                        api_version=NETWORK_API_VERSION,
+                        polling=False,
                     )
                 else:
                     self._net(parts.subscription_id).network_interfaces.begin_delete(
