@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from diskdr import copy_slots
+from diskdr import copy_slots, copy_watch
 from diskdr.backup import (
     CopyJob,
     CycleJob,
@@ -291,6 +291,10 @@ class FakeGate:
     table: dict[str, Any] = field(default_factory=copy_slots.empty_table)
     acquires: Counter[str] = field(default_factory=Counter)
     newest: dict[str, Any] = field(default_factory=dict)  # copy_order state per entity key
+    # The copy_watch entity (its real table, on a clock that ticks at each look); a copy
+    # alone reads its replica itself every round (sharing: tests/unit/test_copy_watch.py).
+    watch: dict[str, Any] = field(default_factory=copy_watch.empty_table)
+    watch_clock: float = 0.0
 
     def responders(self) -> dict[str, Any]:
         return {
@@ -298,7 +302,25 @@ class FakeGate:
             "copy_gate.release": self.release,
             "copy_order.get": Keyed(lambda key, _: self.newest.get(key)),
             "copy_order.started": Keyed(self.started),
+            "copy_watch.look": self.look,
+            "copy_watch.report": self.report,
+            "copy_watch.forget": self.forget,
         }
+
+    def look(self, given: dict[str, Any]) -> dict[str, Any]:
+        self.watch_clock += 1.0
+        self.watch, answer = copy_watch.look(
+            self.watch, given["id"], given["holder"], self.watch_clock
+        )
+        return answer
+
+    def report(self, given: dict[str, Any]) -> bool:
+        self.watch = copy_watch.report(self.watch, given["holder"], given["states"], given["since"])
+        return True
+
+    def forget(self, replica_id: str) -> bool:
+        self.watch = copy_watch.forget(self.watch, replica_id)
+        return True
 
     def started(self, key: str, copy: dict[str, Any]) -> dict[str, Any]:
         given = NewestCopy.from_dict(copy)

@@ -36,6 +36,7 @@ def replicate(
         orchestrator_function(replicate_point), context, {**azure.responders(), **gate.responders()}
     )
     assert gate.holders == [], "the lease is released on every path"
+    assert gate.watch["replicas"] == {}, "the copy watch forgets the replica"
     return outcome, context, gate
 
 
