@@ -7,7 +7,7 @@ copies into one (subscription, target region) share a table, kept by a durable e
 the last state read of every replica in flight. A copy whose round comes *looks* its
 replica up: a state read since the copy's previous look is answered from the table (so
 each round still sees a state newer than the last one it saw); otherwise the copy is
-asked to read every unsettled replica of the table at once (``point_states``: one listing
+asked to read every unsettled replica of the table at once (``copy_progress``: one listing
 per resource group) and to *report* what it read. One copy reads at a time (a claim,
 which lapses if its reader is gone); a copy looking while another reads learns what it
 knew and looks again next round. A settled state (usable, failed, gone) never changes, so
@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from diskdr.model import RecoveryPoint
+
 #: A claim to read lapses after this long: its reader is gone (the others read then).
 CLAIM_SECONDS = 300.0
 #: A replica nobody looked up for this long is dropped: its copy ended without saying so.
@@ -33,14 +35,14 @@ def empty_table() -> dict[str, Any]:
     return {"replicas": {}, "claim": None}
 
 
-def progress_of(point: dict[str, Any] | None) -> dict[str, Any] | None:
-    """What the table keeps of a replica read (a ``RecoveryPoint`` dict; None: gone)."""
+def progress_of(point: RecoveryPoint | None) -> dict[str, Any] | None:
+    """What the table keeps of a replica read (None: gone)."""
     if point is None:
         return None
     return {
-        "state": point["state"],
-        "completionPercent": point.get("completionPercent"),
-        "errorCode": point.get("errorCode"),
+        "state": point.state,
+        "completionPercent": point.completion_percent,
+        "errorCode": point.error_code,
     }
 
 

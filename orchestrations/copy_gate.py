@@ -14,7 +14,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.points import point_states
+from activities.points import copy_progress
 from diskdr import copy_slots, copy_watch
 from diskdr.backup import Failure, NewestCopy
 from diskdr.clock import utc_now
@@ -126,8 +126,7 @@ def read_progress(context, watch: df.EntityId, replica_id: str):
     )
     if answer["read"] is None:
         return answer
-    states = yield context.call_activity(point_states, answer["read"])
-    seen = {point_id: copy_watch.progress_of(state) for point_id, state in states.items()}
+    seen = yield context.call_activity(copy_progress, answer["read"])
     context.signal_entity(
         watch,
         "report",

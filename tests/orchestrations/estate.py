@@ -152,6 +152,7 @@ class FakeAzure:
         return {
             "take_point": self.take_point,
             "point_states": self.point_states,
+            "copy_progress": self.copy_progress,
             "start_copy": self.start_copy,
             "list_protected_vms": self.list_protected_vms,
             "plan_prune": self.plan_prune,
@@ -179,6 +180,13 @@ class FakeAzure:
         script = Script(list(self.states.get(name, ["usable"])))
         self.scripts[point.id] = script
         return DiskOutcome(job.disk.id, name, job.disk.lun, point=self._look(point.id)).to_dict()
+
+    def copy_progress(self, point_ids: list[str]) -> dict[str, Any]:
+        """The copy_progress activity: what point_states reads, as the copy watch keeps it."""
+        return {
+            point_id: copy_watch.progress_of(RecoveryPoint.from_dict(state) if state else None)
+            for point_id, state in self.point_states(point_ids).items()
+        }
 
     def point_states(self, point_ids: list[str]) -> dict[str, Any]:
         answer: dict[str, Any] = {}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from diskdr import copy_watch
 from diskdr.copy_watch import empty_table, forget, look, report
+from tests.unit.points import OWNER, point
 
 A, B, C = (
     f"/subscriptions/s/resourceGroups/rg-dr/providers/Microsoft.Compute/snapshots/{n}"
@@ -75,8 +78,9 @@ def test_a_copy_done_is_forgotten_and_one_nobody_looks_up_is_dropped():
 
 
 def test_progress_keeps_state_percent_and_error_code():
-    point = {"id": A, "state": "failed", "completionPercent": 40.0, "errorCode": "CopyFailed"}
-    assert copy_watch.progress_of(point) == {
+    replica = point(role="replica", owner=OWNER)
+    failed = replace(replica, state="failed", completion_percent=40.0, error_code="CopyFailed")
+    assert copy_watch.progress_of(failed) == {
         "state": "failed",
         "completionPercent": 40.0,
         "errorCode": "CopyFailed",
