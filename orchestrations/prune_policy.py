@@ -29,6 +29,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
     deleted: list[str] = []
     failed: list[dict] = []
     skipped: list[dict] = []
+    writes: list[dict] = []  # the audit trail of the deletes sent
     if not request.get("dryRun"):
         units: dict[str, list[dict]] = {}  # what to delete -> the plan's items it removes
         for item in plan["remove"]:
@@ -51,6 +52,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
                 [context.call_activity(delete_point, u) for u in to_delete]
             )
             for unit, result in zip(to_delete, results, strict=True):
+                writes.extend(result.get("writes", []))
                 ids = [item["id"] for item in units[unit]]
                 if result.get("error"):
                     failed.append(result if ids == [unit] else {**result, "points": ids})
@@ -62,6 +64,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
         "deleted": deleted,
         "failed": failed,
         "skipped": skipped,
+        "writes": writes,
     }
 
 

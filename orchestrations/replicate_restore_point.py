@@ -97,15 +97,15 @@ def replicate_restore_point(context: df.DurableOrchestrationContext):
         limit=int(request["maxCopies"]),
         ttl_seconds=LEASE_TTL.total_seconds(),
     ).to_dict()
-    return (
-        yield from under_lease(
-            context,
-            gate,
-            lease,
-            deadline,
-            lambda: copy_and_wait(context, job, gate, lease, deadline),
-        )
+    writes: list[dict[str, Any]] = []  # the audit trail of the copy's writes
+    result = yield from under_lease(
+        context,
+        gate,
+        lease,
+        deadline,
+        lambda: copy_and_wait(context, job, gate, lease, deadline, writes),
     )
+    return {**result, "writes": writes}
 
 
 def outcome(
@@ -118,7 +118,7 @@ def outcome(
     }
 
 
-def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
+def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline, writes: list):
     copies = copies_entity(job.source_collection_id, job.region)
     delay = FIRST_DELAY
     while True:
@@ -131,6 +131,7 @@ def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline):
             newest = (state or {}).get("newest")
             job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
             step = yield context.call_activity(start_restore_point_copy, job.to_dict())
+            writes.extend(step.get("writes", []))
             error = Failure.from_dict(step["error"]) if step.get("error") else None
             if step.get("notBefore"):
                 not_before = datetime.fromisoformat(step["notBefore"])
