@@ -232,10 +232,20 @@ def _styled(text: Any) -> str:
 
 
 def render_accepted(out: Console, accepted: dict[str, Any]) -> None:
-    out.print(f"run [bold]{accepted['id']}[/bold] started (policy {accepted.get('policy')})")
-    out.print(f"status: diskdr status {accepted['id']}", markup=False, highlight=False)
+    """A 202: the run and what it covers. A backup lists its VMs with their disks and is
+    followed with ``diskdr status``; a restore, drill or failover lists VM ids (if any) and
+    is followed at its status URL (``--wait``)."""
+    policy = accepted.get("policy")
+    started = f" (policy {policy})" if policy else ""
+    out.print(f"run [bold]{accepted['id']}[/bold] started{started}")
+    status_url = str(accepted.get("statusUrl", ""))
+    follow_with = f"diskdr status {accepted['id']}" if "/api/backups/" in status_url else status_url
+    out.print(f"status: {follow_with}", markup=False, highlight=False)
     for vm in accepted.get("vms", []):
-        out.print(f"  {vm['id']}: {len(vm.get('disks', []))} disk(s)", highlight=False)
+        if isinstance(vm, dict):
+            out.print(f"  {vm['id']}: {len(vm.get('disks', []))} disk(s)", highlight=False)
+        else:
+            out.print(f"  {vm}", highlight=False)
 
 
 def render_run(out: Console, status: dict[str, Any]) -> None:
