@@ -141,6 +141,18 @@ def collection_name(vm_id: str, install_id: str, role: Role = "primary") -> str:
     return _name("drc", [_readable(vm_id)], None, _marker(role), digest)
 
 
+# A sub-orchestration's id is its parent's id, ":", and a lowercase kind ("vm", "copy", "lane",
+# ...); a run's own id holds ":" only inside its slot ("...T07:00Z"), followed by a digit.
+_SUB_ORCHESTRATION_SUFFIX = re.compile(r":[a-z].*$", re.DOTALL)
+
+
+def run_of(instance_id: str) -> str:
+    """The run (top-level orchestration) an instance belongs to: its id without the
+    ``:<kind>...`` suffixes sub-orchestrations add (``cycle-p-2026-12-05T07:00Z:vm:ab`` ->
+    ``cycle-p-2026-12-05T07:00Z``)."""
+    return _SUB_ORCHESTRATION_SUFFIX.sub("", instance_id)
+
+
 def is_valid_name(name: str) -> bool:
     """Whether ``name`` is a valid Azure snapshot name (1-80 chars, Azure's character rules)."""
     return isinstance(name, str) and _AZURE_NAME.fullmatch(name) is not None

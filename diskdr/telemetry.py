@@ -25,6 +25,8 @@ from opentelemetry import metrics, trace
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Span, Status, StatusCode
 
+from diskdr.naming import run_of
+
 log = logging.getLogger(__name__)
 SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 SCOPE = "diskdr"
@@ -56,8 +58,8 @@ def configure_telemetry(
 
 
 def run_id(instance_id: str | None) -> str | None:
-    """The run a (sub-)orchestration belongs to: its instance id up to the first ``:``."""
-    return instance_id.split(":", 1)[0] if instance_id else None
+    """The run a (sub-)orchestration belongs to (see ``naming.run_of``)."""
+    return run_of(instance_id) if instance_id else None
 
 
 def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:

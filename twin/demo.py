@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
@@ -23,14 +22,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from diskdr.naming import format_slot
+from diskdr.naming import format_slot, run_of
 from twin.estate import sample_estate
 from twin.harness import SUBSCRIPTION, Twin
 
 HERE = Path(__file__).resolve().parent
 GOLD_SLOTS_WANTED = 4  # the catch-up slot at start plus three more the timer takes
 WRITE_MINUTE = 45  # guest writes land at HH:45 world time, between the slots
-SUB_ORCHESTRATION = re.compile(r":(vm|copy|prune|cycle)(:|$)")
 
 
 def say(text: str = "") -> None:
@@ -88,7 +86,7 @@ class Demo:
         """Top-level runs only: sub-orchestrations are ``<run>:vm:..``, ``:copy:..``, ..."""
         client = self.twin.host.client()
         statuses = self.twin.host.run(client.get_status_all())
-        return [s for s in statuses if not SUB_ORCHESTRATION.search(s.instance_id)]
+        return [s for s in statuses if run_of(s.instance_id) == s.instance_id]
 
     def progress(self) -> list[Any]:
         """Print runs that started or ended since the last call; the top-level runs."""

@@ -25,6 +25,7 @@ from diskdr.naming import (
     point_name,
     point_tags,
     restore_point_name,
+    run_of,
 )
 
 EXAMPLES = settings(max_examples=500, deadline=None)
@@ -421,3 +422,18 @@ def test_ids_azure_echoes_in_another_form_compare_leniently():
     assert same_resource_id_leniently(sent, sent.lower().lstrip("/"))
     assert same_resource_id_leniently(sent, sent + "/")
     assert not same_resource_id_leniently(sent, sent + "2")
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "run"),
+    [
+        ("cycle-gold-2026-12-05T07:00Z", "cycle-gold-2026-12-05T07:00Z"),
+        ("cycle-gold-2026-12-05T07:00Z:vm:ab12cd34ef56", "cycle-gold-2026-12-05T07:00Z"),
+        ("cycle-gold-2026-12-05T07:00Z:lane:003", "cycle-gold-2026-12-05T07:00Z"),
+        ("cycle-gold-2026-12-05T07:00Z:vm:ab:copy:2", "cycle-gold-2026-12-05T07:00Z"),
+        ("ondemand-gold-2026-12-05T07:05Z-0a1b2c:prune", "ondemand-gold-2026-12-05T07:05Z-0a1b2c"),
+        ("restore-0123456789abcdef", "restore-0123456789abcdef"),
+    ],
+)
+def test_run_of_strips_sub_orchestration_suffixes_but_not_the_slot(instance_id, run):
+    assert run_of(instance_id) == run
