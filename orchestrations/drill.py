@@ -17,6 +17,7 @@ import azure.durable_functions as df
 
 from activities.restore import begin_verify_script, check_restored_content, verify_script_state
 from diskdr.restore import RestorePlan
+from orchestrations.correlation import correlated
 from orchestrations.restore import clean_up, run_restore
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
@@ -29,6 +30,7 @@ SCRIPT_ENDED = ("Succeeded", "Failed", "TimedOut", "Canceled", "Missing")
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def drill(context: df.DurableOrchestrationContext):
     job = context.get_input()
     plans = job.get("plans") or []
@@ -62,6 +64,7 @@ def drill(context: df.DurableOrchestrationContext):
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def drill_vm(context: df.DurableOrchestrationContext):
     plan = RestorePlan.from_dict(context.get_input())
     report: dict[str, Any] = {

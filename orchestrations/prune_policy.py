@@ -15,6 +15,7 @@ import azure.durable_functions as df
 from activities.prune import delete_point, plan_prune, recheck_prune
 from diskdr.naming import parse_resource_id
 from orchestrations.copy_gate import gate_entity
+from orchestrations.correlation import correlated
 
 bp = df.Blueprint()
 
@@ -22,6 +23,7 @@ DELETE_BATCH = 20
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def prune_policy(context: df.DurableOrchestrationContext):
     request = context.get_input()
     now = context.current_utc_datetime.isoformat()

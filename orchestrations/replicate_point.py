@@ -26,12 +26,14 @@ from orchestrations.copy_gate import (
     order_entity,
     under_lease,
 )
+from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def replicate_point(context: df.DurableOrchestrationContext):
     request = context.get_input()
     job = CopyJob.from_dict(request["copy"])

@@ -36,6 +36,7 @@ from diskdr.restore_points import (
     record_copy,
 )
 from orchestrations.copy_gate import LEASE_TTL, acquire, gate_entity, no_slot, under_lease
+from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
@@ -85,6 +86,7 @@ def restore_point_copies(context: df.DurableEntityContext) -> None:
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def replicate_restore_point(context: df.DurableOrchestrationContext):
     request = context.get_input()
     job = RestorePointCopyJob.from_dict(request["copy"])
