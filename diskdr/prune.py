@@ -27,10 +27,10 @@ stay, all of them stay. Their items name that restore point as their ``unit``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from diskdr.model import JsonModel, RecoveryPoint
 from diskdr.naming import id_tag_value
@@ -72,6 +72,90 @@ class PrunePlan(JsonModel):
     remove: tuple[PruneItem, ...]
     notes: tuple[str, ...] = ()
     copy_regions: tuple[str, ...] = ()
+
+
+#: How many items of each list (keep, remove; deleted, failed, skipped) the digests of a
+#: plan that histories and run reports carry show, after their counts. The full plan is
+#: written once, to the ``plan_prune`` activity's log (:func:`plan_lines`).
+SHOWN = 20
+
+#: The first word of each log line of a full plan (one line per item, see :func:`plan_lines`).
+PLAN_EVENT = "diskdr-prune-item"
+
+
+def digest(decided: PrunePlan, act: bool) -> dict[str, Any]:
+    """What the ``plan_prune`` activity answers instead of the whole plan.
+
+    ``counts`` and the first :data:`SHOWN` items of ``keep`` and ``remove`` (with their
+    reasons), the notes and copy regions — the part reports carry — and, under ``act``,
+    what the orchestration needs to delete and re-check each removed item: its id, unit,
+    role and disk (no reasons, no times). A dry run acts on nothing.
+    """
+    full = decided.to_dict()
+    return {
+        "policy": decided.policy,
+        "counts": {"keep": len(decided.keep), "remove": len(decided.remove)},
+        "shown": SHOWN,
+        "keep": full["keep"][:SHOWN],
+        "remove": full["remove"][:SHOWN],
+        "notes": full["notes"],
+        "copyRegions": full["copyRegions"],
+        "act": [act_item(item) for item in decided.remove] if act else [],
+    }
+
+
+def act_item(item: PruneItem) -> dict[str, Any]:
+    """A removed item as ``prune_policy`` acts on it (see :func:`digest`)."""
+    return {
+        "id": item.id,
+        "unit": item.unit,
+        "role": item.role,
+        "diskId": item.disk_id,
+        "diskUid": item.disk_uid,
+    }
+
+
+def plan_lines(decided: PrunePlan, run: str) -> Iterator[str]:
+    """The full plan as log lines, one per item: ``diskdr-prune-item run=... policy=gold
+    decision=remove id=... region=... role=... vm=... disk=... slot=... captured=...
+    state=... group=... groupState=... unit=... reasons=last,newest-usable``.
+
+    Keys are fixed, values hold no spaces (Azure ids have none; absent values are ``-``),
+    so a log query can parse every field; ``run`` (the prune orchestration's instance id)
+    ties the lines to the run report that shows the first items.
+    """
+    for decision, items in (("keep", decided.keep), ("remove", decided.remove)):
+        for item in items:
+            fields = {
+                "run": run,
+                "policy": decided.policy,
+                "decision": decision,
+                "id": item.id,
+                "region": item.region,
+                "role": item.role,
+                "vm": item.vm_id,
+                "disk": item.disk_id,
+                "slot": item.slot.isoformat(),
+                "captured": item.captured_at.isoformat() if item.captured_at else None,
+                "state": item.state,
+                "group": item.group,
+                "groupState": item.group_state,
+                "unit": item.unit,
+                "reasons": ",".join(item.reasons),
+            }
+            values = (
+                f"{key}={str(value or '-').replace(' ', '_')}" for key, value in fields.items()
+            )
+            yield " ".join([PLAN_EVENT, *values])
+
+
+def parse_plan_line(line: str) -> dict[str, str] | None:
+    """The fields of one :func:`plan_lines` line found in ``line`` (None: not one)."""
+    start = line.find(PLAN_EVENT + " ")
+    if start < 0:
+        return None
+    pairs = line[start + len(PLAN_EVENT) + 1 :].split()
+    return {key: value for key, _, value in (pair.partition("=") for pair in pairs)}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """Run reports: what one backup run did, as JSON (the orchestration's output).
 
+``prune`` is ``prune_policy``'s output: the plan's counts and first items with their
+reasons, and counts plus the first items of what was deleted, failed or skipped; the whole
+plan is in the ``plan_prune`` activity's log (docs/retention.md, "Where the plan is kept").
+
 The phase follows Velero: ``Completed`` when every VM's group is complete (and replicated,
 when the policy replicates) and pruning had no failure; ``PartiallyFailed`` when something
 failed (or is still pending) but some points were taken; ``Failed`` when no point at all
@@ -31,7 +35,7 @@ def run_report(
     failed_disks = [disk for disk in disks if disk.error is not None]
     failed_copies = [disk for disk in disks if disk.replica_error is not None]
     skipped_copies = [disk for disk in disks if disk.replica_note]
-    prune_failures = list((prune or {}).get("failed", []))
+    prune_failures = prune_count(prune, "failed")
     usable = sum(disk.usable for disk in disks)
     incomplete = any(
         vm.error or vm.state != "complete" or (vm.replicate and not vm.replicated) for vm in vms
@@ -59,14 +63,23 @@ def run_report(
             "replicated": sum(disk.replicated for disk in disks),
             "copiesFailed": len(failed_copies),
             "copiesSkipped": len(skipped_copies),
-            "pruned": len((prune or {}).get("deleted", [])),
-            "pruneFailed": len(prune_failures),
+            "pruned": prune_count(prune, "deleted"),
+            "pruneFailed": prune_failures,
         },
         "vms": [vm.to_dict() for vm in vms],
         "prune": dict(prune) if prune is not None else None,
         "audit": audit_trail(vms, prune),
         "error": error,
     }
+
+
+def prune_count(prune: Mapping[str, Any] | None, key: str) -> int:
+    """How many points pruning ``deleted`` / ``failed``: its ``counts`` (its lists show the
+    first items only), or the list's length when pruning ended before counting."""
+    counts = (prune or {}).get("counts") or {}
+    if key in counts:
+        return int(counts[key])
+    return len((prune or {}).get(key, []))
 
 
 def audit_trail(vms: Sequence[VmOutcome], prune: Mapping[str, Any] | None) -> list[dict]:

@@ -8,14 +8,16 @@ terminated run cannot hold a slot forever.
 """
 
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import azure.durable_functions as df
 
 from diskdr import copy_slots
 from diskdr.backup import Failure, NewestCopy
 from diskdr.clock import utc_now
-from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
+from orchestrations.waiting import Carried, continue_after
 
 bp = df.Blueprint()
 
@@ -82,39 +84,41 @@ def copy_order(context: df.DurableEntityContext) -> None:
 
 
 # --- holding a lease, for the copy orchestrations ----------------------------------------
-def acquire(context, gate, lease, deadline):
-    """Ask the gate for ``lease`` until granted (True) or the deadline passes (False)."""
-    delay = FIRST_DELAY
-    while True:
-        granted = yield context.call_entity(gate, "acquire", lease)
-        if granted:
-            return True
-        if context.current_utc_datetime >= deadline:
-            return False
-        yield from sleep_until(context, delay, deadline)
-        delay = next_delay(delay)
-
-
 def no_slot() -> Failure:
     return Failure("no copy slot became free before the deadline", code="CopySlotTimeout")
 
 
-def under_lease(context, gate, lease, deadline, copy):
-    """Run the generator ``copy()`` holding the gate's ``lease``; its outcome (a dict with
-    ``replica``, ``error``, ``note``). Never raises.
+@dataclass(frozen=True)
+class Lease:
+    """One copy's lease at its region's gate: the entity and the lease request."""
 
-    The lease is released on every exit, except after ``CopyTimeout``: Azure is still
-    copying, so the slot stays taken until the lease lapses (``LEASE_TTL``) rather than let
-    another copy push the region past its cap. An unexpected failure releases it by signal.
+    gate: df.EntityId
+    request: dict[str, Any]
+
+
+def under_lease(context, request, lease: Lease, carried: Carried, copy, held: bool = False):
+    """Run the generator ``copy()`` holding ``lease``; its outcome (a dict with ``replica``,
+    ``error``, ``note``), or None when this generation continued as new. Never raises.
+
+    Unless ``held`` (a later generation of a copy already running), the lease is asked for
+    first; refused, the generation waits (backoff) and continues as new, asking again,
+    until the deadline passes (``CopySlotTimeout``). The lease is released on every exit,
+    except after ``CopyTimeout``: Azure is still copying, so the slot stays taken until the
+    lease lapses (``LEASE_TTL``) rather than let another copy push the region past its
+    cap. An unexpected failure releases it by signal.
     """
     try:
-        context.set_custom_status({"phase": "waiting-for-copy-slot"})
-        if not (yield from acquire(context, gate, lease, deadline)):
-            return {"replica": None, "error": no_slot().to_dict(), "note": None}
+        if not held:
+            context.set_custom_status({"phase": "waiting-for-copy-slot"})
+            if not (yield context.call_entity(lease.gate, "acquire", lease.request)):
+                if context.current_utc_datetime >= carried.deadline:
+                    return {"replica": None, "error": no_slot().to_dict(), "note": None}
+                yield from continue_after(context, request, carried)
+                return None
         result = yield from copy()
-        if (result.get("error") or {}).get("code") != "CopyTimeout":
-            yield context.call_entity(gate, "release", context.instance_id)
+        if result is not None and (result.get("error") or {}).get("code") != "CopyTimeout":
+            yield context.call_entity(lease.gate, "release", context.instance_id)
         return result
     except Exception as error:
-        context.signal_entity(gate, "release", context.instance_id)
+        context.signal_entity(lease.gate, "release", context.instance_id)
         return {"replica": None, "error": Failure.from_error(error).to_dict(), "note": None}

@@ -8,12 +8,19 @@ copying, or a copy gate lease held for its disk) or that is now the base of the 
 incremental copy is skipped with its reason, and the next run decides again. A failed
 delete is reported and the point stays listed, so the next run tries again. With
 ``dryRun`` nothing is deleted.
+
+The plan itself (every item with its reasons) is kept once, in the ``plan_prune``
+activity's log; the activity answers a digest (counts, the first ``SHOWN`` items, and the
+removed items' ids, units and disks to act on). The output carries the digest without the
+act list, and counts plus the first ``SHOWN`` of ``deleted``, ``failed``, ``skipped`` and
+``writes`` (the deletes' audit trail) (docs/retention.md, "Where the plan is kept").
 """
 
 import azure.durable_functions as df
 
 from activities.prune import delete_point, plan_prune, recheck_prune
 from diskdr.naming import parse_resource_id
+from diskdr.prune import SHOWN
 from orchestrations.copy_gate import gate_entity
 from orchestrations.correlation import correlated
 
@@ -26,15 +33,25 @@ DELETE_BATCH = 20
 @correlated
 def prune_policy(context: df.DurableOrchestrationContext):
     request = context.get_input()
-    now = context.current_utc_datetime.isoformat()
-    plan = yield context.call_activity(plan_prune, {"policy": request["policy"], "now": now})
+    dry_run = bool(request.get("dryRun"))
+    answer = yield context.call_activity(
+        plan_prune,
+        {
+            "policy": request["policy"],
+            "now": context.current_utc_datetime.isoformat(),
+            "run": context.instance_id,
+            "dryRun": dry_run,
+        },
+    )
+    act = answer["act"]
+    plan = {key: value for key, value in answer.items() if key != "act"}  # what reports show
     deleted: list[str] = []
     failed: list[dict] = []
     skipped: list[dict] = []
     writes: list[dict] = []  # the audit trail of the deletes sent
-    if not request.get("dryRun"):
+    if not dry_run:
         units: dict[str, list[dict]] = {}  # what to delete -> the plan's items it removes
-        for item in plan["remove"]:
+        for item in act:
             units.setdefault(item.get("unit") or item["id"], []).append(item)
         remove = list(units)
         for start in range(0, len(remove), DELETE_BATCH):
@@ -61,12 +78,13 @@ def prune_policy(context: df.DurableOrchestrationContext):
                 else:
                     deleted.extend(ids)
     return {
-        "dryRun": bool(request.get("dryRun")),
+        "dryRun": dry_run,
         "plan": plan,
-        "deleted": deleted,
-        "failed": failed,
-        "skipped": skipped,
-        "writes": writes,
+        "counts": {"deleted": len(deleted), "failed": len(failed), "skipped": len(skipped)},
+        "deleted": deleted[:SHOWN],
+        "failed": failed[:SHOWN],
+        "skipped": skipped[:SHOWN],
+        "writes": writes[:SHOWN],
     }
 
 

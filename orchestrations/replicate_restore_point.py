@@ -7,7 +7,8 @@ start or adopt the copy (skipping a point a newer copy superseded, waiting while
 copy of the VM is in flight or while Azure's three copies per hour are used up), record it,
 poll every disk restore point's replication to 100 % with durable timers (renewing the
 lease), release the lease. Never raises: the outcome says what happened, with Azure's
-error code when there is one.
+error code when there is one. Each wait ends a generation (``continue_as_new``), as in
+``replicate_point``, so a day-long copy keeps a small history.
 
 The lease: one per VM restore point copy, keyed by the VM's source collection, so a VM has
 one copy in flight at a time and each copy takes one slot of the region's cap whatever its
@@ -35,9 +36,9 @@ from diskdr.restore_points import (
     copy_window,
     record_copy,
 )
-from orchestrations.copy_gate import LEASE_TTL, acquire, gate_entity, no_slot, under_lease
+from orchestrations.copy_gate import LEASE_TTL, Lease, gate_entity, under_lease
 from orchestrations.correlation import correlated
-from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
+from orchestrations.waiting import FIRST_DELAY, Carried, carried_of, continue_after, sleep_until
 
 bp = df.Blueprint()
 
@@ -88,75 +89,83 @@ def restore_point_copies(context: df.DurableEntityContext) -> None:
 @bp.orchestration_trigger(context_name="context")
 @correlated
 def replicate_restore_point(context: df.DurableOrchestrationContext):
+    """Input ``{"copy": RestorePointCopyJob, "maxCopies", "deadlineSeconds"}`` (+ ``carried``
+    in later generations); output the outcome."""
     request = context.get_input()
     job = RestorePointCopyJob.from_dict(request["copy"])
-    deadline = context.current_utc_datetime + timedelta(seconds=float(request["deadlineSeconds"]))
+    carried = carried_of(context, request)
     subscription = parse_resource_id(job.source_collection_id).subscription_id
-    gate = gate_entity(subscription, job.region)
-    lease = LeaseRequest(
-        holder=context.instance_id,
-        disk=f"restore-points|{job.source_collection_id.lower()}",
-        limit=int(request["maxCopies"]),
-        ttl_seconds=LEASE_TTL.total_seconds(),
-    ).to_dict()
-    writes: list[dict[str, Any]] = []  # the audit trail of the copy's writes
-    result = yield from under_lease(
-        context,
-        gate,
-        lease,
-        deadline,
-        lambda: copy_and_wait(context, job, gate, lease, deadline, writes),
+    lease = Lease(
+        gate_entity(subscription, job.region),
+        LeaseRequest(
+            holder=context.instance_id,
+            disk=f"restore-points|{job.source_collection_id.lower()}",
+            limit=int(request["maxCopies"]),
+            ttl_seconds=LEASE_TTL.total_seconds(),
+        ).to_dict(),
     )
-    return {**result, "writes": writes}
+    if carried.replica is None:  # not started yet: take the lease, start the copy
+        copy = lambda: start_and_watch(context, request, job, lease, carried)  # noqa: E731
+        return (yield from under_lease(context, request, lease, carried, copy))
+    replica = VmRestorePoint.from_dict(carried.replica)  # in flight: the lease is ours
+    copy = lambda: watch(context, request, lease, carried, replica)  # noqa: E731
+    return (yield from under_lease(context, request, lease, carried, copy, held=True))
 
 
 def outcome(
-    replica: VmRestorePoint | None = None, error: Failure | None = None, note: str | None = None
+    carried: Carried,
+    replica: VmRestorePoint | None = None,
+    error: Failure | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
+    """The copy's outcome, with the audit trail of the copy's writes (``writes``)."""
     return {
         "replica": replica.to_dict() if replica else None,
         "error": error.to_dict() if error else None,
         "note": note,
+        "writes": list(carried.writes),
     }
 
 
-def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline, writes: list):
+def start_and_watch(context, request, job: RestorePointCopyJob, lease: Lease, carried: Carried):
+    """Start (or adopt) the copy, holding the lease; then watch it. A wait (Azure's limits,
+    a busy VM, a transient refusal) ends the generation: the next starts from the top."""
     copies = copies_entity(job.source_collection_id, job.region)
-    delay = FIRST_DELAY
-    while True:
-        context.set_custom_status({"phase": "starting-copy"})
-        state = yield context.call_entity(copies, "get")
-        now = context.current_utc_datetime
-        not_before = copy_window(copy_starts(state), now)
-        error = None
-        if not_before is None:
-            newest = (state or {}).get("newest")
-            job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
-            step = yield context.call_activity(start_restore_point_copy, job.to_dict())
-            writes.extend(step.get("writes", []))
-            error = Failure.from_dict(step["error"]) if step.get("error") else None
-            if step.get("notBefore"):
-                not_before = datetime.fromisoformat(step["notBefore"])
-            elif error is not None and not error.transient:
-                return outcome(error=error)
-            elif step["action"] == "superseded":
-                return outcome(note=step.get("note"))
-            elif step["action"] != "busy" and error is None:
-                break
-        # Azure's copies per hour are used up, another copy of this VM is still crossing
-        # regions (one at a time, in creation order), or Azure refused transiently.
-        if context.current_utc_datetime >= deadline or (not_before and not_before > deadline):
-            return outcome(
-                error=error or Failure("the copy could not start before the deadline", "CopyBusy")
-            )
-        if not_before is not None:
-            yield context.create_timer(limits_allow(context, not_before))
-        else:
-            yield from sleep_until(context, delay, deadline)
-            delay = next_delay(delay)
-        # Renew the lease; if it lapsed and its slot went to another copy, queue again.
-        if not (yield from acquire(context, gate, lease, deadline)):
-            return outcome(error=no_slot())
+    context.set_custom_status({"phase": "starting-copy"})
+    state = yield context.call_entity(copies, "get")
+    not_before = copy_window(copy_starts(state), context.current_utc_datetime)
+    error = None
+    if not_before is None:
+        newest = (state or {}).get("newest")
+        job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
+        step = yield context.call_activity(start_restore_point_copy, job.to_dict())
+        carried = replace(carried, writes=carried.writes + tuple(step.get("writes", [])))
+        error = Failure.from_dict(step["error"]) if step.get("error") else None
+        if step.get("notBefore"):
+            not_before = datetime.fromisoformat(step["notBefore"])
+        elif error is not None and not error.transient:
+            return outcome(carried, error=error)
+        elif step["action"] == "superseded":
+            return outcome(carried, note=step.get("note"))
+        elif step["action"] != "busy" and error is None:
+            return (yield from started(context, request, job, lease, carried, step))
+    # Azure's copies per hour are used up, another copy of this VM is still crossing
+    # regions (one at a time, in creation order), or Azure refused transiently.
+    if context.current_utc_datetime >= carried.deadline or (
+        not_before and not_before > carried.deadline
+    ):
+        return outcome(
+            carried,
+            error=error or Failure("the copy could not start before the deadline", "CopyBusy"),
+        )
+    fire_at = limits_allow(context, not_before) if not_before is not None else None
+    yield from continue_after(context, request, carried, fire_at)
+    return None
+
+
+def started(context, request, job: RestorePointCopyJob, lease: Lease, carried: Carried, step):
+    """Record the copy just started (or adopted) with the VM's copies entity; watch it."""
+    copies = copies_entity(job.source_collection_id, job.region)
     replica = VmRestorePoint.from_dict(step["replica"])
     started_at = context.current_utc_datetime if step["action"] == "start" else None
     yield context.call_entity(
@@ -167,30 +176,41 @@ def copy_and_wait(context, job: RestorePointCopyJob, gate, lease, deadline, writ
             "startedAt": started_at.isoformat() if started_at else None,
         },
     )
-    delay = FIRST_DELAY
-    while replica.state not in ("usable", "failed"):
+    carried = replace(carried, delay_seconds=FIRST_DELAY.total_seconds())
+    return (yield from watch(context, request, lease, carried, replica))
+
+
+def watch(context, request, lease: Lease, carried: Carried, replica: VmRestorePoint):
+    """One round of the wait for every disk restore point's replication: the outcome once
+    settled (or past the deadline), else None after continuing as new with the replica."""
+    if replica.state not in ("usable", "failed"):
         percents = [p.completion_percent or 0.0 for p in replica.points]
         context.set_custom_status(
             {"phase": "copying", "completionPercent": min(percents, default=0.0)}
         )
-        if context.current_utc_datetime >= deadline:
+        if context.current_utc_datetime >= carried.deadline:
             return outcome(
+                carried,
                 replica=replica,
                 error=Failure("the copy did not finish before the deadline", code="CopyTimeout"),
             )
-        yield from sleep_until(context, delay, deadline)
-        delay = next_delay(delay)
-        if not (yield context.call_entity(gate, "acquire", lease)):
+        yield from sleep_until(context, carried.delay, carried.deadline)
+        if not (yield context.call_entity(lease.gate, "acquire", lease.request)):
             context.set_custom_status({"phase": "copying", "lease": "lost"})
         read = yield context.call_activity(restore_point_state, replica.id)
-        if not read["known"]:  # the read failed transiently: ask again later
-            continue
-        if read["restorePoint"] is None:
-            return outcome(error=Failure("the replica vanished while copying", code="NotFound"))
-        replica = VmRestorePoint.from_dict(read["restorePoint"])
+        if read["known"]:  # else the read failed transiently: ask again later
+            if read["restorePoint"] is None:
+                vanished = Failure("the replica vanished while copying", code="NotFound")
+                return outcome(carried, error=vanished)
+            replica = VmRestorePoint.from_dict(read["restorePoint"])
+        if replica.state not in ("usable", "failed"):
+            carried = replace(carried.backed_off(), replica=replica.to_dict())
+            context.continue_as_new({**request, "carried": carried.to_dict()})
+            return None
     if replica.state == "failed":
         return outcome(
+            carried,
             replica=replica,
             error=Failure("the cross-region copy failed", code=replica.error_code),
         )
-    return outcome(replica=replica)
+    return outcome(carried, replica=replica)

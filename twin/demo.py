@@ -195,9 +195,10 @@ class Demo:
         for run in cycles:
             prune = (run.output or {}).get("prune") or {}
             plan = prune.get("plan") or {}
+            counts = {**(plan.get("counts") or {}), **(prune.get("counts") or {})}
             say(
-                f"  {run.instance_id}: kept {len(plan.get('keep', []))}, "
-                f"deleted {len(prune.get('deleted', []))}"
+                f"  {run.instance_id}: kept {counts.get('keep', 0)}, "
+                f"deleted {counts.get('deleted', 0)}"
             )
         if cycles:
             plan = ((cycles[-1].output or {}).get("prune") or {}).get("plan") or {}

@@ -135,6 +135,14 @@ def test_continue_as_new_restarts_with_new_input(host, client):
     assert sum(1 for e in history if e["EventType"] == "TaskCompleted") == 1
 
 
+def test_a_sub_orchestration_that_continues_as_new_answers_with_its_last_generation(host, client):
+    # DurableTask.Core's TaskOrchestrationDispatcher gives the next generation's
+    # ExecutionStartedEvent the same ParentInstance; only a completion notifies the parent.
+    status = host.wait_for(start(host, client, "eternal_parent", 3))
+    assert status["runtimeStatus"] == "Completed"
+    assert status["output"] == {"round": 3, "rounds": 3}
+
+
 def test_unhandled_orchestrator_error_fails_the_instance(host, client):
     status = host.wait_for(start(host, client, "failing"))
     assert status["runtimeStatus"] == "Failed"

@@ -20,7 +20,7 @@ from azure.mgmt.compute.models import CreationData, Snapshot, SnapshotProperties
 from diskdr.model import RecoveryPoint
 from diskdr.naming import format_slot, group_id, parse_instant, parse_slot, point_name, point_tags
 from diskdr.policy import load_policy_file
-from diskdr.prune import plan
+from diskdr.prune import parse_plan_line, plan
 from tests.e2e.conftest import (
     INSTALL_ID,
     POLICY,
@@ -390,9 +390,15 @@ def test_other_installs_and_untagged_snapshots_survive_every_prune(three_slots: 
         assert snapshot.id.lower() in after, f"{snapshot.name} was deleted"
         assert after[snapshot.id.lower()].tags == snapshot.tags
     foreign_ids = {s.id.lower() for s in seen.foreign}
-    for report in seen.reports:
-        judged = report["prune"]["plan"]["keep"] + report["prune"]["plan"]["remove"]
-        assert not foreign_ids & {item["id"].lower() for item in judged}
+    # The whole plan of each run is in the plan_prune activity's log (the report shows its
+    # counts and first items): one line per point judged.
+    log = seen.run.twin.host.log_path.read_text(errors="replace").splitlines()
+    lines = [fields for fields in map(parse_plan_line, log) if fields]
+    for slot, report in zip(seen.slots, seen.reports, strict=True):
+        judged = [f for f in lines if f["run"] == f"{seen.run.cycle_id(slot)}:prune"]
+        counts = report["prune"]["plan"]["counts"]
+        assert len(judged) == counts["keep"] + counts["remove"] > 0
+        assert not foreign_ids & {fields["id"].lower() for fields in judged}
 
 
 def test_no_platform_limit_was_violated(three_slots: ThreeSlots):

@@ -30,7 +30,7 @@ from diskdr.backup import (
 )
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import RecoveryPoint
-from diskdr.prune import PruneItem, PrunePlan
+from diskdr.prune import PruneItem, PrunePlan, digest
 from tests.orchestrations.fake_context import TaskFailed
 
 INSTALL = "install-test"
@@ -231,11 +231,12 @@ class FakeAzure:
             reasons,
             disk_uid=p.disk_uid,
         )
-        return PrunePlan(
+        decided = PrunePlan(
             request["policy"],
             keep=tuple(item(p, ("last",)) for p in self.prune_keep),
             remove=tuple(item(p, ()) for p in self.prune_remove),
-        ).to_dict()
+        )
+        return digest(decided, act=not request.get("dryRun"))
 
     def recheck_prune(self, point_ids: list[str]) -> dict[str, str]:
         return {i: self.copy_readers[i] for i in point_ids if i in self.copy_readers}

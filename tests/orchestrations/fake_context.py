@@ -128,6 +128,9 @@ class FakeContext:
         # step, so an orchestrator's ``except Exception`` cannot swallow them.
         self.problems: list[str] = []
         self._responders: Mapping[str, Any] = {}
+        # continue_as_new: the next generation's input (JSON), and how many ran so far.
+        self._continued: str | None = None
+        self.generations = 1
 
     # --- the context's API, as the orchestrators use it -----------------------------------
     def get_input(self) -> Any:
@@ -174,6 +177,11 @@ class FakeContext:
             self.problems.append(f"no responder for signal {name!r}")
         else:
             responder(task.input)
+
+    def continue_as_new(self, input_: Any) -> None:
+        """The orchestrator ends this generation; :func:`run` starts the next from the top
+        with ``input_`` (the scheduled tasks of every generation stay listed)."""
+        self._continued = json.dumps(self._json(input_))
 
     def create_timer(self, fire_at: datetime) -> Task:
         if fire_at.utcoffset() is None:
@@ -290,7 +298,8 @@ def run(
     """Step ``orchestrator``'s generator to its end against ``responders``; its output.
 
     Each yielded task is answered at once. An exception the orchestrator lets escape
-    propagates out of here, as does a task with no responder (:class:`Unscripted`).
+    propagates out of here, as does a task with no responder (:class:`Unscripted`). A
+    generation that calls ``continue_as_new`` is followed by the next, from the top.
     """
     context._responders = responders
     generator = orchestrator(context)
@@ -305,6 +314,14 @@ def run(
                 yielded = generator.send(task.result)
         except StopIteration as stop:
             context._check()
+            if context._continued is not None:
+                if stop.value is not None:
+                    problem = "a generation that continues as new returns None"
+                    raise AssertionError(problem) from None
+                context._input_text, context._continued = context._continued, None
+                context.generations += 1
+                generator, task = orchestrator(context), None
+                continue
             return json_round_trip(stop.value)
         except Exception:
             context._check()  # a mistake the orchestrator tripped over is the real cause

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from diskdr.prune import SHOWN
 from orchestrations.prune_policy import DELETE_BATCH, prune_policy
 from tests.orchestrations.conftest import orchestrator_function
 from tests.orchestrations.estate import INSTALL, FakeAzure
@@ -31,9 +32,13 @@ def test_the_plan_is_made_at_the_orchestration_clock_and_deletes_go_in_batches()
     assert [s["done"] for s in context.statuses] == [0, 20, 40]
     assert {s["of"] for s in context.statuses} == {45}
     assert azure.deleted == [p.id for p in OLD]
-    assert result["deleted"] == [p.id for p in OLD] and result["failed"] == []
+    # The output counts everything and shows the first SHOWN of each list.
+    assert result["counts"] == {"deleted": 45, "failed": 0, "skipped": 0}
+    assert result["deleted"] == [p.id for p in OLD][:SHOWN] and result["failed"] == []
     assert result["dryRun"] is False
     assert [item["id"] for item in result["plan"]["keep"]] == [point(owner=INSTALL).id]
+    assert result["plan"]["counts"] == {"keep": 1, "remove": 45}
+    assert "act" not in result["plan"]
 
 
 def test_a_dry_run_plans_and_deletes_nothing():
@@ -41,7 +46,9 @@ def test_a_dry_run_plans_and_deletes_nothing():
 
     assert context.calls("delete_point") == []
     assert result["dryRun"] is True and result["deleted"] == []
-    assert len(result["plan"]["remove"]) == 45
+    assert result["plan"]["counts"]["remove"] == 45 and len(result["plan"]["remove"]) == SHOWN
+    [plan_call] = context.calls("plan_prune")
+    assert plan_call.input["dryRun"] is True
 
 
 def test_a_refused_delete_is_reported_and_keeps_its_point_listed():

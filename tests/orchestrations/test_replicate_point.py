@@ -259,3 +259,34 @@ def test_each_copy_is_recorded_as_its_disks_newest_and_handed_to_the_next():
     _, context, _ = replicate(azure, gate)
     [call] = context.calls("start_copy")
     assert call.input["newestCopy"] == newest
+
+
+def test_each_wait_ends_a_generation_that_carries_the_copy_on():
+    """A copy of many rounds: one wait per generation (``continue_as_new``), so a history
+    never grows with the copy's length; the deadline, backoff and writes carry over."""
+    pending = [f"pending:{n * 10}" for n in range(9)]
+    azure = FakeAzure(replica_states={"web-os": [*pending, "usable"]})
+    gate = FakeGate(refusals=2)
+    write = {"operation": "Snapshots_CreateOrUpdate", "requestId": "req-1"}
+    responders = {
+        **azure.responders(),
+        **gate.responders(),
+        "start_copy": lambda job: {**azure.start_copy(job), "writes": [write]},
+    }
+    request = {
+        "copy": copy_job(SOURCE, GOLD, INSTALL).to_dict(),
+        "maxCopies": 100,
+        "deadlineSeconds": 86400,
+    }
+    context = FakeContext(request, instance_id=INSTANCE)
+    outcome = run(orchestrator_function(replicate_point), context, responders)
+
+    assert outcome["replica"]["state"] == "usable" and gate.holders == []
+    assert outcome["writes"] == [write]  # sent by the first generation, reported by the last
+    # Two refused slots, then nine reads: one wait per generation (the last read finds
+    # the copy done and its generation answers).
+    assert len(context.timers) == 2 + 9
+    assert context.generations == len(context.timers)
+    # The backoff goes on across generations (restarting at 15 s once the copy started).
+    assert seconds_between_timers(context) == [15, 30] + [15, 30, 60, 120, 240] + [300] * 4
+    assert context.get_input()["carried"]["replica"]["state"] == "pending"

@@ -5,7 +5,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from diskdr.prune import copy_bases, plan
+from diskdr.prune import SHOWN, copy_bases, digest, parse_plan_line, plan, plan_lines
 from diskdr.retention import RetentionRules
 from tests.unit.points import OWNER, T0, point
 
@@ -121,3 +121,31 @@ def test_each_vm_is_judged_on_its_own_groups():
     result = plan("gold", points, RetentionRules(daily=2), None, NOW, OWNER)
     kept = sorted((item.vm_id.rsplit("/", 1)[1], item.slot) for item in result.keep)
     assert kept == [(vm, T0 + timedelta(hours=h)) for vm in ("vm1", "vm2") for h in (4, 28)]
+
+
+def test_the_full_plan_goes_to_log_lines_and_the_digest_shows_the_first_items():
+    points = [point(disk=d, hours=4 * h) for h in range(30) for d in ("d0", "d1")]
+    result = plan("gold", points, LAST_1, None, NOW, OWNER)
+    lines = list(plan_lines(result, "cycle-gold-x:prune"))
+
+    parsed = [parse_plan_line(f"2026-12-05 INFO activities.prune: {line}") for line in lines]
+    assert len(parsed) == len(result.keep) + len(result.remove) == 60
+    by_id = {fields["id"]: fields for fields in parsed if fields}
+    for decision, items in (("keep", result.keep), ("remove", result.remove)):
+        for item in items:
+            fields = by_id[item.id]
+            assert (fields["decision"], fields["run"], fields["policy"]) == (
+                decision,
+                "cycle-gold-x:prune",
+                "gold",
+            )
+            assert fields["reasons"] == (",".join(item.reasons) or "-")
+            assert fields["slot"] == item.slot.isoformat()
+    assert parse_plan_line("diskdr-run policy=gold") is None
+
+    shown = digest(result, act=True)
+    assert shown["counts"] == {"keep": 2, "remove": 58}
+    assert [i["id"] for i in shown["remove"]] == [i.id for i in result.remove][:SHOWN]
+    assert [a["id"] for a in shown["act"]] == [i.id for i in result.remove]
+    assert set(shown["act"][0]) == {"id", "unit", "role", "diskId", "diskUid"}
+    assert digest(result, act=False)["act"] == []

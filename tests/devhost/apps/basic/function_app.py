@@ -203,6 +203,13 @@ def eternal(context: df.DurableOrchestrationContext):
 
 
 @app.orchestration_trigger(context_name="context")
+def eternal_parent(context: df.DurableOrchestrationContext):
+    """A parent of ``eternal``: gets the output of its last generation, as on Azure."""
+    rounds = context.get_input()
+    return (yield context.call_sub_orchestrator(eternal, {"round": 0, "rounds": rounds}))
+
+
+@app.orchestration_trigger(context_name="context")
 def failing(context: df.DurableOrchestrationContext):
     yield context.call_activity(double, 1)
     raise ValueError("orchestrator gave up")
