@@ -8,6 +8,7 @@ the run's instance id."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import re
 import time
@@ -26,7 +27,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import diskdr.service
 from activities import points, prune
-from devhost.discovery import load_app
+from devhost.discovery import AppFunctions, index_functions
 from devhost.engine import Engine
 from devhost.store import TERMINAL_STATES, Store
 from diskdr import clock, telemetry
@@ -77,6 +78,7 @@ SEED = {
         }
     ]
 }
+APP_SCRIPT = REPO_ROOT / "function_app.py"
 _SPANS = InMemorySpanExporter()
 _METRICS = InMemoryMetricReader()
 
@@ -211,13 +213,23 @@ def test_http_triggers_make_spans_with_their_status():
 
 
 # --- the run id on every activity span of a run --------------------------------------------
+def app_functions() -> AppFunctions:
+    """function_app's functions as devhost indexes them, from a private copy of the module:
+    an app's ``get_functions()`` may run only once, and other tests use ``function_app``."""
+    spec = importlib.util.spec_from_file_location("function_app_copy", APP_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return index_functions(module.app.get_functions(), "api")
+
+
 async def run_orchestration(
     state_dir: Any, world: clock.WorldClock, name: str, instance_id: str, payload: Any
 ) -> dict[str, Any]:
     """Run one orchestration of function_app to its end with devhost's engine in this
     process (the Durable SDK's replay, activities in the engine's threads): its output."""
     store = Store(state_dir / "durable.sqlite")
-    engine = Engine(store, load_app(REPO_ROOT, "api"), world, 4, 4, "{}")
+    engine = Engine(store, app_functions(), world, 4, 4, "{}")
     await engine.start()
     try:
         engine.start_new(name, instance_id, json.dumps(payload))
@@ -271,7 +283,7 @@ def test_every_activity_span_of_an_on_demand_run_carries_its_run_id(
 
 def test_every_orchestrator_and_activity_of_the_app_is_correlated():
     """A new orchestrator or activity without its decorator would drop out of the run."""
-    app = load_app(REPO_ROOT, "api")
+    app = app_functions()
     wrapper = correlation.correlated(lambda context: context).__code__
     for name, spec in app.orchestrators.items():
         assert spec.func.orchestrator_function.__code__ is wrapper, name
