@@ -170,6 +170,9 @@ class DiskOutcome(JsonModel):
     replica_error: Failure | None = None
     replica_note: str | None = None
     writes: tuple[AzureWrite, ...] = ()  # the audit trail of this disk's Azure writes
+    #: What the user should know about the point Azure made, e.g. a file-system-consistent
+    #: restore point where an application-consistent one was asked for.
+    note: str | None = None
 
     @property
     def usable(self) -> bool:

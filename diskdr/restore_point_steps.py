@@ -24,9 +24,13 @@ from diskdr.restore_points import (
     RestorePointCopyJob,
     RestorePointJob,
     RestorePointTake,
+    RestorePointView,
     VmRestorePoint,
     admission,
     collection_of,
+    copy_of,
+    newer_copy,
+    newest_listed_copy,
     to_vm_restore_point,
 )
 
@@ -134,6 +138,10 @@ class RestorePointSteps:
         Returns ``{"action": adopt|start|busy|superseded, "replica", "error", "note",
         "notBefore"}``. The caller holds the copy gate's lease for the VM and passes the
         newest copy of the VM's points it knows of (``job.newest_copy``).
+
+        What a copy came from is its ``sourceRestorePoint.id``: the source's replica is the
+        target collection's point that names it (whatever its name), and the newest copy
+        is the newer of the caller's and the newest copy the collection holds.
         """
         subscription = parse_resource_id(job.source_collection_id).subscription_id
         try:
@@ -146,15 +154,20 @@ class RestorePointSteps:
                 tags=job.collection_tags,
                 source_vm_id=job.vm_id,
             )
-            listed = next((p for p in points if p.name.lower() == job.name.lower()), None)
+            listed = copy_of(points, job.source_id)
+            named = next((p for p in points if p.name.lower() == job.name.lower()), None)
+            if named is not None and listed is None:
+                return {"action": "start", "error": _name_taken(job, named).to_dict()}
             existing = self._record(target, listed.id) if listed is not None else None
-            newest = job.newest_copy
+            newest = newer_copy(
+                job.newest_copy, newest_listed_copy(points, self.install_id, job.vm_id)
+            )
             newest_replica = None
             if newest is not None and (
                 existing is None or existing.id.lower() != newest.replica_id.lower()
             ):
                 newest_replica = self.state(newest.replica_id)[1]
-            action = copy_action(job, existing, job.newest_copy, newest_replica)
+            action = copy_action(job, existing, newest, newest_replica)
             if action == "adopt" and existing is not None:
                 return {"action": action, "replica": existing.to_dict()}
             if action == "busy":
@@ -189,6 +202,15 @@ class RestorePointSteps:
     # --- listing ---------------------------------------------------------------------------
     def listing(self, subscription_id: str) -> RestorePointListing:
         return self.port.list_restore_points(subscription_id)
+
+
+def _name_taken(job: RestorePointCopyJob, named: RestorePointView) -> Failure:
+    """The copy's name is held by a copy of another restore point: left alone."""
+    return Failure(
+        f"{named.id} is a copy of {named.source_restore_point_id}, not of {job.source_id}; "
+        "left alone",
+        code="CopyNameTaken",
+    )
 
 
 def _after(error: ThrottledError) -> datetime:

@@ -46,10 +46,12 @@ from diskdr.naming import (
     is_owned_by,
     parse_resource_id,
     restore_point_name,
+    same_resource_id_leniently,
 )
 
 CRASH_CONSISTENT = "CrashConsistent"
 APPLICATION_CONSISTENT = "ApplicationConsistent"
+FILE_SYSTEM_CONSISTENT = "FileSystemConsistent"
 #: The restore point a policy's consistency asks for, and the ``diskdr-consistency`` value
 #: its points report.
 CONSISTENCY_MODES = {"vm-crash": CRASH_CONSISTENT, "vm-app": APPLICATION_CONSISTENT}
@@ -59,8 +61,15 @@ _CONSISTENCY_OF_MODE: dict[str, Consistency] = {
     # Azure reports Linux application-consistent points taken without pre/post scripts as
     # FileSystemConsistent: all disks at one instant, file systems flushed, applications
     # not quiesced. diskdr claims no more than that: crash-consistent across the disks.
-    "FileSystemConsistent": "crash-multi",
+    FILE_SYSTEM_CONSISTENT: "crash-multi",
 }
+#: The note a run's report carries on each disk of such a point.
+FILE_SYSTEM_CONSISTENT_NOTE = (
+    "Azure made this application-consistent restore point FileSystemConsistent (a Linux VM "
+    "without application pre/post scripts, or a Windows VM whose VSS writers failed): every "
+    "disk is captured at one instant with its file systems flushed, but applications were "
+    "not quiesced. It is kept and counted as the policy's point."
+)
 
 
 def counted_as(mode: str | None) -> str | None:
@@ -68,7 +77,7 @@ def counted_as(mode: str | None) -> str | None:
     asked for ``ApplicationConsistent`` that came back ``FileSystemConsistent`` (Linux
     without pre/post scripts; Windows after a VSS failure) is still an application-consistent
     request (DESIGN "Platform facts")."""
-    return APPLICATION_CONSISTENT if mode == "FileSystemConsistent" else mode
+    return APPLICATION_CONSISTENT if mode == FILE_SYSTEM_CONSISTENT else mode
 
 
 # --- Azure's limits (DESIGN "Platform facts"; Learn "Overview of VM restore points") ------
@@ -111,6 +120,12 @@ def collection_of(restore_point_id: str) -> str:
     if match is None:
         raise ValueError(f"not a VM restore point id: {restore_point_id!r}")
     return match["collection"]
+
+
+def canonical_id(resource_id: str) -> str:
+    """An id in the form diskdr keeps: Azure may answer one without its leading slash
+    (spec example RestorePointCollection_CreateOrUpdate_ForCrossRegionCopy)."""
+    return "/" + resource_id.strip().strip("/")
 
 
 def is_restore_point_id(resource_id: str) -> bool:
@@ -188,7 +203,7 @@ class DiskRestorePointView:
     disk_id: str  # the disk it was taken of (for a copy: of the source point)
     disk_uid: str = ""  # the disk's uniqueId (sourceUniqueId)
     sku: str | None = None
-    source_id: str | None = None  # a copy's source disk restore point
+    source_id: str | None = None  # a copy's source disk restore point, if Azure names it
     replication: str | None = None  # succeeded | inprogress | failed; None for a local point
     completion_percent: float | None = None
     access_state: str | None = None  # snapshotAccessState (Premium SSD v2 / Ultra)
@@ -241,6 +256,7 @@ class VmRestorePoint(JsonModel):
     error_code: str | None = None
     hold: bool = False
     points: tuple[RecoveryPoint, ...] = ()
+    consistency_mode: str | None = None  # as Azure reports it (``consistency`` is ours)
 
     @property
     def settled(self) -> bool:
@@ -361,7 +377,7 @@ def to_vm_restore_point(
                 state=state,
                 completion_percent=percent,
                 error_code=error_code,
-                source_id=id_tag_value(disk.source_id) if disk.source_id else None,
+                source_id=_disk_source(disk, restore_point.source_restore_point_id),
                 created_at=restore_point.created_at,
                 hold=hold,
                 tags=tags,
@@ -372,6 +388,7 @@ def to_vm_restore_point(
         )
     state, error_code = overall_state(restore_point, points)
     source = restore_point.source_restore_point_id
+    source = canonical_id(source) if source else None
     return VmRestorePoint(
         id=restore_point.id,
         name=restore_point.name,
@@ -390,7 +407,93 @@ def to_vm_restore_point(
         error_code=error_code,
         hold=hold,
         points=tuple(points),
+        consistency_mode=restore_point.consistency_mode,
     )
+
+
+def _disk_source(disk: DiskRestorePointView, source_restore_point: str | None) -> str | None:
+    """A copy's source disk restore point, as a tag value: the one Azure names, only if it
+    is a disk restore point of the copy's ``sourceRestorePoint`` (what a copy came from is
+    that id; :func:`link_copies` fills it in when Azure names no source disk point)."""
+    if not disk.source_id or not source_restore_point:
+        return None
+    source = canonical_id(disk.source_id)
+    parent = restore_point_of(source)
+    if parent is None or not same_resource_id_leniently(parent, source_restore_point):
+        return None
+    return id_tag_value(source)
+
+
+def link_copies(restore_points: Iterable[VmRestorePoint]) -> list[VmRestorePoint]:
+    """The restore points with each copy's disk points linked to their sources.
+
+    A copy names its source by the VM restore point's ``sourceRestorePoint.id`` only:
+    Azure's copied disk restore points name the source *disk* in ``sourceResourceId`` (spec
+    example DiskRestorePoint_Get_WhenSourceResourceIsFromDifferentRegion). So each disk
+    point of a copy gets, as ``source_id``, the point of the same disk in the restore point
+    its ``sourceRestorePoint`` names — what retention keeps as the base of the next copy
+    (:func:`diskdr.prune.copy_bases`). A copy whose source is not among ``restore_points``
+    keeps what Azure said.
+    """
+    restore_points = list(restore_points)
+    primaries = {id_tag_value(rp.id): rp for rp in restore_points if rp.role == "primary"}
+    linked = []
+    for restore_point in restore_points:
+        source = primaries.get(restore_point.source_id or "")
+        if restore_point.role != "replica" or source is None:
+            linked.append(restore_point)
+            continue
+        by_disk = {point.disk_id: id_tag_value(point.id) for point in source.points}
+        points = tuple(
+            replace(point, source_id=by_disk.get(point.disk_id, point.source_id))
+            for point in restore_point.points
+        )
+        linked.append(replace(restore_point, points=points))
+    return linked
+
+
+def copy_of(
+    points: Iterable[RestorePointView], source_restore_point: str
+) -> RestorePointView | None:
+    """The copy of ``source_restore_point`` among a replica collection's restore points,
+    found by what each copy says it came from (``sourceRestorePoint.id``), not by its name;
+    one that did not fail first."""
+    copies = [
+        point
+        for point in points
+        if point.source_restore_point_id
+        and same_resource_id_leniently(point.source_restore_point_id, source_restore_point)
+    ]
+    copies.sort(key=lambda point: point.provisioning in ("failed", "deleting"))
+    return copies[0] if copies else None
+
+
+def newest_listed_copy(
+    points: Iterable[RestorePointView], install_id: str, vm_id: str
+) -> NewestCopy | None:
+    """The newest copy in a replica collection (the VM's, one region), by its source's
+    creation time (a copy keeps its source's ``timeCreated``: Learn "Cross-region copy of VM
+    restore points"); failed copies are not copies. None when it holds none."""
+    copies = [
+        point
+        for point in points
+        if point.is_copy
+        and point.created_at is not None
+        and point.provisioning not in ("failed", "deleting")
+    ]
+    if not copies:
+        return None
+    newest = max(copies, key=lambda point: (point.created_at, point.name))
+    assert newest.created_at is not None
+    slot = slot_of_name(newest.name, install_id, vm_id, "replica") or newest.created_at
+    return NewestCopy(newest.id, slot, newest.created_at)
+
+
+def newer_copy(first: NewestCopy | None, second: NewestCopy | None) -> NewestCopy | None:
+    """The newer of two newest copies (either may be unknown)."""
+    if first is None or second is None:
+        return first or second
+    return second if second.is_newer_than(first) else first
 
 
 # --- Azure's limits on creating and copying --------------------------------------------------
@@ -613,8 +716,15 @@ def disk_outcomes(
 ) -> list[DiskOutcome]:
     """One outcome per protected disk of ``vm`` from its restore point, or from the error
     that kept it from being taken. ``final``: the waiting is over, so a disk whose point is
-    not usable yet missed the group deadline. ``writes``: the VM's audit trail so far."""
+    not usable yet missed the group deadline. A point Azure made file-system consistent is
+    the policy's point all the same, with a note saying so. ``writes``: the VM's audit trail
+    so far."""
     outcomes = [_disk_outcome(disk, restore_point, error, final) for disk in vm.disks]
+    if restore_point is not None and restore_point.consistency_mode == FILE_SYSTEM_CONSISTENT:
+        outcomes = [
+            replace(o, note=FILE_SYSTEM_CONSISTENT_NOTE) if o.point is not None else o
+            for o in outcomes
+        ]
     return with_writes(outcomes, writes)
 
 

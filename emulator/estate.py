@@ -6,7 +6,7 @@ Seed format (DESIGN "Estate seed"; optional keys marked ``?``)::
     {"subscriptions": [{"id": SUB,
       "resourceGroups": [{"name", "location", "tags"?,
         "vms": [{"name", "tags"?, "size"?, "zones"?, "powerState"? (running|stopped|deallocated),
-                 "osType"? (Linux|Windows),
+                 "osType"? (Linux|Windows), "prePostScripts"? (bool),
                  "osDisk": {"sizeGB", "sku"?, "name"?, "tags"?, "blocks"?},
                  "dataDisks": [{"lun", "sizeGB", "sku"?, "name"?, "tags"?, "blocks"?}]}],
         "disks": [{"name", "sizeGB", "sku"?, "tags"?, "zones"?, "blocks"?, "osType"?}],
@@ -40,7 +40,17 @@ _FIELDS = {
     "vnet": ({"name", "addressPrefix", "subnets"}, {"name", "addressPrefix"}),
     "subnet": ({"name", "addressPrefix"}, {"name", "addressPrefix"}),
     "vm": (
-        {"name", "tags", "size", "zones", "powerState", "osType", "osDisk", "dataDisks"},
+        {
+            "name",
+            "tags",
+            "size",
+            "zones",
+            "powerState",
+            "osType",
+            "prePostScripts",
+            "osDisk",
+            "dataDisks",
+        },
         {"name"},
     ),
     "vmDisk": ({"lun", "sizeGB", "sku", "name", "tags", "blocks", "deleteOption"}, {"sizeGB"}),
@@ -92,6 +102,11 @@ def seed(world: World, estate: Any) -> dict[str, list[str]]:
                     raise InvalidParameter(
                         f"{vwhere}.powerState must be running, stopped or deallocated.",
                         target=f"{vwhere}.powerState",
+                    )
+                if not isinstance(vm.get("prePostScripts", False), bool):
+                    raise InvalidParameter(
+                        f"{vwhere}.prePostScripts must be true or false.",
+                        target=f"{vwhere}.prePostScripts",
                     )
                 _check(vm.get("osDisk") or {"sizeGB": 64}, "vmDisk", f"{vwhere}.osDisk")
                 for n, data_disk in enumerate(_list(vm, "dataDisks", vwhere)):
@@ -236,4 +251,6 @@ def _create_vm(backend: Any, group: str, location: str, spec: dict[str, Any]) ->
     }
     if spec.get("zones"):
         body["zones"] = spec["zones"]
-    return backend.create_vm(group, name, body, power_state=spec.get("powerState") or "running")
+    vm = backend.create_vm(group, name, body, power_state=spec.get("powerState") or "running")
+    vm.pre_post_scripts = bool(spec.get("prePostScripts", False))
+    return vm

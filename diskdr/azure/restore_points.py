@@ -59,6 +59,7 @@ from diskdr.restore_points import (
     VmRestorePoint,
     collection_of,
     collection_resource_id,
+    link_copies,
     to_vm_restore_point,
 )
 
@@ -365,7 +366,7 @@ class RestorePointPort:
                     continue
                 if restore_point is not None:
                     found.append(restore_point)
-        return RestorePointListing(tuple(found), tuple(broken))
+        return RestorePointListing(tuple(link_copies(found)), tuple(broken))
 
     def _listed_view(
         self, subscription_id: str, resource_group: str, collection: CollectionView, point: Any

@@ -1,9 +1,10 @@
 """Control endpoints of the guest agent: inspect and steer a VM's guest, and guest writes that
 wait while its file systems are frozen.
 
-- ``GET /_emulator/guest?id=<vm id>`` → the guest: ``agentReady``, ``frozen``,
+- ``GET /_emulator/guest?id=<vm id>`` → the guest: ``agentReady``, ``prePostScripts``, ``frozen``,
   ``frozenIntervals`` (world times), ``queuedWrites``, ``runCommandFaults``, ``runCommands``.
-- ``POST /_emulator/guest`` ``{"id", "agentReady"?, "runCommandFaults"?, "frozen"?}`` →
+- ``POST /_emulator/guest`` ``{"id", "agentReady"?, "prePostScripts"?, "runCommandFaults"?,
+  "frozen"?}`` →
   the guest. ``runCommandFaults`` replaces the VM's fault list (``[{"mode": "fail"|"hang",
   "count"?, "code"?, "message"?, "seconds"?, "exitCode"?}]``; ``exitCode``: the exit code
   of a managed run command's script under a ``fail`` fault); ``frozen`` freezes or thaws at once.
@@ -26,6 +27,7 @@ def guest_json(world: World, guest: Guest) -> dict[str, Any]:
     return {
         "id": guest.vm_id,
         "agentReady": bool(getattr(vm, "agent_ready", False)),
+        "prePostScripts": bool(getattr(vm, "pre_post_scripts", False)),
         "powerState": getattr(vm, "power_state", None),
         "frozen": guest.frozen is not None,
         "frozenIntervals": [interval.to_json() for interval in guest.intervals],
@@ -53,7 +55,7 @@ def get_guest(request: control.ControlRequest) -> Any:
 
 
 def set_guest(request: control.ControlRequest) -> Any:
-    body = request.json({"id", "agentReady", "runCommandFaults", "frozen"})
+    body = request.json({"id", "agentReady", "prePostScripts", "runCommandFaults", "frozen"})
     world = request.world
     vm = _vm(world, body.get("id"))
     guests: GuestAgents = world.backend("guests")
@@ -67,13 +69,15 @@ def set_guest(request: control.ControlRequest) -> Any:
             RunCommandFault.from_json(f, f"runCommandFaults[{i}]")
             for i, f in enumerate(body["runCommandFaults"])
         ]
-    for key in ("agentReady", "frozen"):
+    for key in ("agentReady", "prePostScripts", "frozen"):
         if key in body and not isinstance(body[key], bool):
             raise InvalidParameter(f"{key} must be true or false.", target=key)
     if faults is not None:
         guest.faults = faults
     if "agentReady" in body:
         vm.agent_ready = body["agentReady"]
+    if "prePostScripts" in body:
+        vm.pre_post_scripts = body["prePostScripts"]
     if body.get("frozen") is True:
         guests.freeze(vm.id, world.now())
     elif body.get("frozen") is False:

@@ -79,6 +79,9 @@ def disk_json(disk: Disk, now: float) -> dict[str, Any]:
         props["propertyUpdatesInProgress"] = {"targetTier": disk.pending_tier}
     if disk.last_ownership_update is not None:
         props["LastOwnershipUpdateTime"] = iso(disk.last_ownership_update)
+    if disk.hydration is not None:
+        # The background copy of a Premium SSD v2 / Ultra disk made from a snapshot.
+        props["completionPercent"] = disk.hydration.percent(now)
     body["properties"] = props
     return body
 

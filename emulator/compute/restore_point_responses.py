@@ -24,11 +24,16 @@ from emulator.routing import ArmRequest, ArmResponse, paged
 
 
 def collection_json(
-    collection: RestorePointCollection, now: float, *, with_points: bool = False
+    collection: RestorePointCollection,
+    now: float,
+    *,
+    with_points: bool = False,
+    answer: str = "read",
 ) -> dict[str, Any]:
+    """A collection as ``answer`` (``read``, ``created``, ``updated``) shows it."""
     body = _base(collection)
     props: dict[str, Any] = {
-        "source": {"id": collection.source_id, "location": collection.source_location},
+        "source": _collection_source(collection, answer),
         "restorePointCollectionId": collection.collection_id,
         "provisioningState": collection.provisioning_state,
     }
@@ -39,6 +44,21 @@ def collection_json(
         props["restorePoints"] = [restore_point_json(p, now) for p in points]
     body["properties"] = props
     return body
+
+
+def _collection_source(collection: RestorePointCollection, answer: str) -> dict[str, str]:
+    """``properties.source`` in the forms of the spec examples: a VM's collection always
+    names its VM; a copy collection (RestorePointCollection_CreateOrUpdate_ForCrossRegionCopy)
+    names its source collection without the leading slash when created (201), the source
+    collection's VM when a PUT updated it (200), and (RestorePointCollection_Get) its source
+    collection with the leading slash when read."""
+    if collection.copies_from is None:
+        return {"id": collection.source_id, "location": collection.source_location}
+    if answer == "updated" and collection.source_vm_id:
+        return {"id": collection.source_vm_id, "location": collection.source_vm_location or ""}
+    bare = collection.source_id.lstrip("/")
+    source_id = bare if answer == "created" else f"/{bare}"
+    return {"id": source_id, "location": collection.source_location}
 
 
 def restore_point_json(
@@ -86,9 +106,9 @@ def _source_metadata(point: RestorePoint) -> dict[str, Any]:
 
 
 def _captured_disk(disk_point: DiskRestorePoint) -> dict[str, Any]:
+    # A copy's disks name their own disk restore point only, as RestorePoint_Copy_BetweenRegions
+    # shows (no sourceDiskRestorePoint): what a copy came from is its sourceRestorePoint.
     restore_point: dict[str, Any] = {"id": disk_point.id}
-    if disk_point.source_disk_restore_point_id:
-        restore_point["sourceDiskRestorePoint"] = {"id": disk_point.source_disk_restore_point_id}
     return {
         "name": disk_point.disk_name,
         "caching": disk_point.caching,
@@ -201,7 +221,10 @@ def put_collection(request: ArmRequest) -> ArmResponse:
     collection, created = _compute(request).create_or_update_restore_point_collection(
         p["group"], p["collection"], request.json()
     )
-    return ArmResponse(201 if created else 200, collection_json(collection, request.world.now()))
+    answer = "created" if created else "updated"
+    return ArmResponse(
+        201 if created else 200, collection_json(collection, request.world.now(), answer=answer)
+    )
 
 
 def patch_collection(request: ArmRequest) -> ArmResponse:

@@ -5,6 +5,7 @@ cross-region copies, listing by the collection's owner tag, deletes as a unit.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,11 +17,14 @@ from diskdr.azure.restore_points import RestorePointPort
 from diskdr.backup import PolicyRef
 from diskdr.errors import ConflictError
 from diskdr.inventory import VmInfo
-from diskdr.naming import TAG_OWNER, collection_name, group_id, id_tag_value
+from diskdr.naming import TAG_OWNER, collection_name, group_id, id_tag_value, restore_point_name
+from diskdr.prune import copy_bases
 from diskdr.restore_point_steps import RestorePointSteps
 from diskdr.restore_points import (
+    FILE_SYSTEM_CONSISTENT_NOTE,
     LIMIT_MARGIN,
     RestorePointTake,
+    disk_outcomes,
     restore_point_copy_job,
     restore_point_job,
 )
@@ -163,9 +167,34 @@ def test_take_is_idempotent_and_a_second_slot_waits_for_azures_spacing(env):
     assert later.not_before == first.created_at + timedelta(hours=1) + LIMIT_MARGIN
     assert later.retry_later and env.creates() == 1
     # Application-consistent points have their own spacing.
+    env.control.set_guest(VM, prePostScripts=True)  # else Linux points are file-system ones
     app = settled(env, env.take(SLOT + timedelta(hours=1), APP).restore_point.id)
     assert app.state == "usable" and app.consistency == "app"
+    assert app.consistency_mode == "ApplicationConsistent"
     assert env.violations() == []
+
+
+def test_a_file_system_consistent_point_is_the_policys_point_with_a_note(env):
+    """vm1 runs Linux without application pre/post scripts: Azure answers an
+    ApplicationConsistent request with a FileSystemConsistent point (Learn)."""
+    taken = env.take(policy=APP)
+    point = settled(env, taken.restore_point.id)
+    assert point.state == "usable" and point.consistency_mode == "FileSystemConsistent"
+    assert point.consistency == "crash-multi"  # all disks at one instant, apps not quiesced
+    outcomes = disk_outcomes(env.protected(), point, final=True)
+    assert all(o.usable and o.error is None for o in outcomes)
+    assert {o.note for o in outcomes} == {FILE_SYSTEM_CONSISTENT_NOTE}
+    assert "FileSystemConsistent" in outcomes[0].to_dict()["note"]
+    # It is the slot's point: taking again adopts it, and the next application-consistent
+    # point waits for Azure's 3-hour spacing (the relabelled point counts).
+    assert env.steps.take(restore_point_job(env.protected(), SLOT, APP, INSTALL)).restore_point
+    later = env.take(SLOT + timedelta(hours=1), APP)
+    assert later.error.code == "RestorePointTooSoon"
+    assert later.not_before == point.created_at + timedelta(hours=3) + LIMIT_MARGIN
+    assert env.creates() == 1 and env.violations() == []
+    # The listing (prune, compliance, reports) holds it as this install's usable group.
+    (listed,) = env.steps.listing(SUB).restore_points
+    assert listed.id == point.id and listed.state == "usable" and listed.slot == SLOT
 
 
 def test_a_failed_point_is_deleted_and_made_again(env):
@@ -233,8 +262,10 @@ def test_copy_state_listing_and_delete(env):
     assert replica.role == "replica" and replica.region == "westus2"
     assert replica.slot == SLOT and replica.group == primary.group
     assert replica.source_id == id_tag_value(primary.id)
-    sources = {p.disk_id: p.source_id for p in replica.points}
-    assert sources == {p.disk_id: id_tag_value(p.id) for p in primary.points}
+    # Azure's copied disk points name the source disk (sourceResourceId) and no source disk
+    # point: read alone, the copy knows its source restore point, and each disk's.
+    assert {p.disk_id for p in replica.points} == {p.disk_id for p in primary.points}
+    assert {p.source_id for p in replica.points} == {None}
     # A re-run adopts the copy.
     assert env.steps.start_copy(job)["action"] == "adopt"
 
@@ -255,6 +286,13 @@ def test_copy_state_listing_and_delete(env):
     assert len(listing.broken) == 1 and "hand-made" in listing.broken[0]
     listed = {p.id: p for p in listing.restore_points}
     assert listed[primary.id].points == primary.points
+    # Listed with its source, each copied disk point is linked (through sourceRestorePoint)
+    # to its source disk point: the base of the next copy, which pruning keeps.
+    linked = {p.disk_id: p.source_id for p in listed[replica.id].points}
+    assert linked == {p.disk_id: id_tag_value(p.id) for p in primary.points}
+    assert copy_bases([*primary.points, *listed[replica.id].points]) == {
+        p.id: "copy-base" for p in primary.points
+    }
 
     # Deletes: whole restore points, only in our collections, never while on hold.
     with pytest.raises(ConflictError) as refused:
@@ -271,6 +309,48 @@ def test_copy_state_listing_and_delete(env):
     assert env.port.delete(primary.id) is True  # accepted; Azure deletes it meanwhile
     poll(lambda: env.steps.state(primary.id) == (True, None), what="restore point gone")
     assert env.port.delete(primary.id) is False
+
+
+def test_copies_are_known_by_their_source_restore_point_not_their_name(env):
+    """The replica of a point is the replica collection's point whose sourceRestorePoint
+    names it, and the newest copy is read from the collection's copies: a copy started
+    under another name is not copied twice, and a lost record of the newest copy does not
+    make diskdr ask Azure for an out-of-order copy."""
+    env.control.config(limits={"crashConsistentSpacingSeconds": 1})
+    first = settled(env, env.take().restore_point.id)
+    collection = collection_name(VM, INSTALL)
+    second_slot = SLOT + timedelta(hours=1)
+    env.compute.restore_points.begin_create(
+        "rg-app",
+        collection,
+        restore_point_name(INSTALL, VM, second_slot),
+        {"properties": {"consistencyMode": "CrashConsistent"}},
+    ).result()
+    second = settled(
+        env, f"{first.id.rsplit('/', 1)[0]}/{restore_point_name(INSTALL, VM, second_slot)}"
+    )
+    assert second.slot == second_slot and second.created_at > first.created_at
+    later = restore_point_copy_job(VM, second.points, CRASH, INSTALL)
+    assert env.steps.start_copy(later)["action"] == "start"
+    copies = env.control.stats()["requests"]["RestorePoints_Create"]
+    # The copy of the first point, with no record of the newest copy (newest_copy None):
+    # the collection shows a copy of a newer point, so it is superseded, not requested.
+    earlier = restore_point_copy_job(VM, first.points, CRASH, INSTALL)
+    assert earlier.newest_copy is None
+    skipped = env.steps.start_copy(earlier)
+    assert skipped["action"] == "superseded" and "creation order" in skipped["note"]
+    # The later point's copy is found by its source, whatever the job's name says.
+    renamed = replace(later, name="copy-under-another-name")
+    adopted = env.steps.start_copy(renamed)
+    assert adopted["action"] == "adopt"
+    assert adopted["replica"]["sourceId"] == id_tag_value(second.id)
+    # A name held by a copy of another point is left alone.
+    refused = env.steps.start_copy(replace(earlier, name=later.name))
+    assert (
+        refused["error"]["code"] == "CopyNameTaken" and "left alone" in refused["error"]["message"]
+    )
+    assert env.control.stats()["requests"]["RestorePoints_Create"] == copies
+    assert "restorePointCopyOrder" not in env.violations()
 
 
 def test_another_policys_run_never_rewrites_the_collections_policy(env):

@@ -165,7 +165,7 @@ def test_exclude_disks_and_instance_view(compute, control):
 
 
 def test_application_consistent_is_the_default_and_needs_the_agent(compute, control):
-    source = three_disk_vm(control)
+    source = three_disk_vm(control, prePostScripts=True)
     collection(compute, source)
     point = compute.restore_points.begin_create(RG, "rpc", "rp1", {"properties": {}}).result()
     assert point.consistency_mode == "ApplicationConsistent"
@@ -182,6 +182,38 @@ def test_application_consistent_is_the_default_and_needs_the_agent(compute, cont
     assert error_code(info) == "VMAgentStatusCommunicationError"
     crash = compute.restore_points.begin_create(RG, "rpc-stopped", "rp2", CRASH).result()
     assert crash.provisioning_state == "Succeeded"
+
+
+def test_linux_without_pre_post_scripts_gets_file_system_consistent_points(compute, control):
+    source = three_disk_vm(control)  # Linux, no application pre/post scripts
+    assert control.guest(source)["prePostScripts"] is False
+    collection(compute, source)
+    body = {"properties": {"consistencyMode": "ApplicationConsistent"}}
+    point = compute.restore_points.begin_create(RG, "rpc", "rp1", body).result()
+    assert point.consistency_mode == "FileSystemConsistent"
+    read = compute.restore_points.get(RG, "rpc", "rp1")
+    assert read.consistency_mode == "FileSystemConsistent"
+    disk_point = captured(read)[disks_of(compute)[0]]
+    assert control.content(disk_point)["consistencyMode"] == "FileSystemConsistent"
+    # Still an application-consistent request: its 3-hour spacing applies to the next one.
+    control.set_guest(source, prePostScripts=True)
+    with pytest.raises(HttpResponseError) as info:
+        compute.restore_points.begin_create(RG, "rpc", "rp2", body).result()
+    assert error_code(info) == "OperationNotAllowed" and "3 hour" in info.value.error.message
+    # With scripts (a VM flag: estate seed or POST /_emulator/guest) the point is what was asked.
+    control.config(limits={"appConsistentSpacingSeconds": 1})
+    wait_until(lambda: control.clock()["nowUnix"] > _unix(read.time_created) + 1)
+    again = compute.restore_points.begin_create(RG, "rpc", "rp3", body).result()
+    assert again.consistency_mode == "ApplicationConsistent"
+    # Windows points are application consistent (VSS) without any script.
+    windows = three_disk_vm(control, name="vm-win", osType="Windows")
+    collection(compute, windows, name="rpc-win")
+    win = compute.restore_points.begin_create(RG, "rpc-win", "rp1", body).result()
+    assert win.consistency_mode == "ApplicationConsistent"
+
+
+def _unix(moment: datetime) -> float:
+    return moment.astimezone(UTC).timestamp()
 
 
 def test_crash_consistency_refuses_premium_v2_disks_unless_excluded(compute, control):
@@ -410,7 +442,7 @@ def test_cross_region_copy_restores_the_source_disk_as_of_the_point(compute, con
     at_point = control.content(disk_ids[1])["digest"]
     control.write(disk_ids[1], blocks=20)  # written after the point: not in the copy
     target = copy_target(compute, resources)
-    assert target.source.id.endswith("/restorePointCollections/rpc")
+    assert target.source.id.lower().endswith("/restorepointcollections/rpc")
     assert target.source.location == "eastus"
     copied = copy_point(compute, point.id, "rp1-dr")
     # Succeeded once the copy is initiated; the data follows (instance view).
@@ -426,7 +458,8 @@ def test_cross_region_copy_restores_the_source_disk_as_of_the_point(compute, con
         "rg-dr", "rpc-dr", "rp1-dr", copied_point.rsplit("/", 1)[1]
     )
     assert drp.replication_state == "Succeeded" and drp.source_resource_location == "eastus"
-    assert drp.source_resource_id == captured(point)[disk_ids[1]]
+    # The source *disk*, as DiskRestorePoint_Get_WhenSourceResourceIsFromDifferentRegion shows.
+    assert drp.source_resource_id == disk_ids[1]
     disk = compute.disks.begin_create_or_update(
         "rg-dr",
         "restored-dr",
@@ -438,6 +471,47 @@ def test_cross_region_copy_restores_the_source_disk_as_of_the_point(compute, con
         },
     ).result()
     assert control.content(disk.id)["digest"] == at_point != control.content(disk_ids[1])["digest"]
+
+
+def test_replica_collection_and_disk_restore_points_answer_the_spec_examples_forms(
+    compute, control, resources
+):
+    """Forms of RestorePointCollection_CreateOrUpdate_ForCrossRegionCopy (201: the source
+    collection without its leading slash; 200: the source collection's VM),
+    RestorePointCollection_Get (the source collection), RestorePoint_Copy_BetweenRegions (a
+    copy's disks name their own disk restore point only) and DiskRestorePoint_Get_When
+    SourceResourceIsFromDifferentRegion (sourceResourceId: the source disk)."""
+    source = three_disk_vm(control)
+    primary = collection(compute, source)
+    point = compute.restore_points.begin_create(RG, "rpc", "rp1", CRASH).result()
+    created = copy_target(compute, resources)
+    assert created.source.id == primary.id.lstrip("/")
+    assert created.source.location == "eastus"
+    read = compute.restore_point_collections.get("rg-dr", "rpc-dr")
+    assert read.source.id == primary.id and read.source.location == "eastus"
+    assert [c.source.id for c in compute.restore_point_collections.list("rg-dr")] == [primary.id]
+    body = {"location": "westus2", "properties": {"source": {"id": primary.id}}}
+    updated = compute.restore_point_collections.create_or_update("rg-dr", "rpc-dr", body)
+    assert updated.source.id == source and updated.source.location == "eastus"
+    copied = copy_point(compute, point.id, "rp1-dr")
+    assert copied.source_restore_point.id == point.id
+    storage = copied.source_metadata.storage_profile
+    for disk in [storage.os_disk, *storage.data_disks]:
+        assert disk.disk_restore_point.source_disk_restore_point is None
+        assert "/restorePointCollections/rpc-dr/" in disk.disk_restore_point.id
+    by_disk = {
+        drp.source_resource_id: drp
+        for drp in compute.disk_restore_point.list_by_restore_point("rg-dr", "rpc-dr", "rp1-dr")
+    }
+    assert set(by_disk) == set(disks_of(compute))
+    primary_points = {
+        drp.source_resource_id: drp
+        for drp in compute.disk_restore_point.list_by_restore_point(RG, "rpc", "rp1")
+    }
+    for disk_id, drp in by_disk.items():
+        assert drp.source_resource_location == "eastus"
+        assert drp.source_unique_id == primary_points[disk_id].source_unique_id
+        assert drp.family_id == primary_points[disk_id].family_id
 
 
 def test_copy_progress_incremental_data_and_early_restore(compute, control, resources):

@@ -435,3 +435,50 @@ def test_premium_v2_disks_have_at_most_three_snapshots_in_background_copy(comput
     assert refused.value.status_code == 409
     assert refused.value.error.code == "OperationNotAllowed"
     assert [v["limit"] for v in control.stats()["limitViolations"]] == ["pendingSnapshotsPerDisk"]
+
+
+def test_no_snapshot_of_a_premium_v2_disk_while_it_hydrates(compute, control, group):
+    """A Premium SSD v2 disk made from a snapshot fills in the background (completionPercent
+    below 100: Learn "Create an incremental snapshot for managed disks"); no snapshot of it
+    until that ends (Learn "Instant access snapshots", limitations): 409 OperationNotAllowed,
+    nothing created. A disk of another type, or an empty one, never hydrates."""
+    control.config(backgroundCopy={"baseSeconds": 0, "bytesPerSecond": 2**40})
+    source = compute.disks.begin_create_or_update(
+        group, "v2", disk_body(sku="PremiumV2_LRS")
+    ).result()
+    assert source.properties.completion_percent is None  # empty: nothing to hydrate
+    control.write(source.id, blocks=8)
+    snap = compute.snapshots.begin_create_or_update(group, "s", snapshot_of(source.id)).result()
+    wait_until(
+        lambda: compute.snapshots.get(group, "s").properties.snapshot_access_state == "Available"
+    )
+    control.config(backgroundCopy={"baseSeconds": 1800, "bytesPerSecond": 2**30})
+    restored_body = disk_body(sku="PremiumV2_LRS")
+    restored_body["properties"]["creationData"] = {
+        "createOption": "Copy",
+        "sourceResourceId": snap.id,
+    }
+    restored = compute.disks.begin_create_or_update(group, "restored", restored_body).result()
+    assert 0 <= restored.properties.completion_percent < 100
+    assert control.content(restored.id)["digest"] == control.content(snap.id)["digest"]
+    with pytest.raises(ResourceExistsError) as refused:
+        compute.snapshots.begin_create_or_update(group, "r1", snapshot_of(restored.id)).result()
+    assert refused.value.status_code == 409
+    assert refused.value.error.code == "OperationNotAllowed"
+    assert "hydrated" in refused.value.error.message and "Retry" in refused.value.error.message
+    with pytest.raises(ResourceNotFoundError):
+        compute.snapshots.get(group, "r1")
+    assert [v["limit"] for v in control.stats()["limitViolations"]] == ["snapshotWhileHydrating"]
+    # A Premium SSD disk from the same snapshot does not hydrate, and can be snapshotted.
+    premium_body = disk_body(sku="Premium_LRS")
+    premium_body["properties"]["creationData"] = restored_body["properties"]["creationData"]
+    premium = compute.disks.begin_create_or_update(group, "premium", premium_body).result()
+    assert premium.properties.completion_percent is None
+    compute.snapshots.begin_create_or_update(group, "p1", snapshot_of(premium.id)).result()
+    # Once the background copy ends (30 world minutes: 3 s at scale 600) the disk is 100%.
+    done = wait_until(
+        lambda: compute.disks.get(group, "restored").properties.completion_percent == 100,
+        timeout=60,
+    )
+    assert done
+    compute.snapshots.begin_create_or_update(group, "r1", snapshot_of(restored.id)).result()

@@ -14,6 +14,7 @@ from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.naming import collection_name, group_id, id_tag_value, restore_point_name
 from diskdr.prune import plan, restore_point_leftovers
 from diskdr.restore_points import (
+    FILE_SYSTEM_CONSISTENT_NOTE,
     LIMIT_MARGIN,
     CollectionView,
     DiskRestorePointView,
@@ -22,9 +23,13 @@ from diskdr.restore_points import (
     admission,
     collection_of,
     collection_tags,
+    copy_of,
     copy_window,
     deletion_unit,
     disk_outcomes,
+    link_copies,
+    newer_copy,
+    newest_listed_copy,
     restore_point_copy_job,
     restore_point_job,
     restore_point_of,
@@ -86,9 +91,14 @@ def view(
         provisioning,
         mode,
         created or slot + timedelta(seconds=40),
-        "source-rp" if role == "replica" else None,
+        source_point(slot) if role == "replica" else None,
         disks,
     )
+
+
+def source_point(slot: datetime = SLOT) -> str:
+    """The primary restore point of ``slot``: the source a replica's view names."""
+    return f"{collection('primary').id}/restorePoints/{restore_point_name(INSTALL, VM, slot)}"
 
 
 def record(**kwargs) -> VmRestorePoint:
@@ -126,7 +136,10 @@ def test_application_consistency_and_replicas():
     assert record(mode="FileSystemConsistent").consistency == "crash-multi"
     replica = record(role="replica")
     assert replica.role == "replica" and replica.region == "westus2"
-    assert replica.source_id == "source-rp" and replica.slot == SLOT
+    assert replica.source_id == id_tag_value(source_point()) and replica.slot == SLOT
+    # Azure may answer the id without its leading slash: the same source.
+    bare = replace(view(role="replica"), source_restore_point_id=source_point().lstrip("/"))
+    assert to_vm_restore_point(collection("replica"), bare, INSTALL) == replica
 
 
 def test_not_ours_is_none_and_ours_but_unreadable_raises():
@@ -287,6 +300,18 @@ def test_disk_outcomes_of_a_restore_point():
     }
 
 
+def test_a_file_system_consistent_point_is_noted_on_each_disk_and_kept_through_the_copy():
+    relabelled = record(mode="FileSystemConsistent")
+    assert relabelled.consistency_mode == "FileSystemConsistent"
+    outcomes = disk_outcomes(MACHINE, relabelled)
+    assert [o.usable for o in outcomes] == [True, True]
+    assert {o.note for o in outcomes} == {FILE_SYSTEM_CONSISTENT_NOTE}
+    assert {o.note for o in disk_outcomes(MACHINE, record(mode="ApplicationConsistent"))} == {None}
+    copied = with_copy(outcomes, {"replica": record(role="replica").to_dict()})
+    assert {o.note for o in copied} == {FILE_SYSTEM_CONSISTENT_NOTE}
+    assert VmRestorePoint.from_dict(relabelled.to_dict()) == relabelled
+
+
 def test_with_copy_gives_each_disk_its_replica():
     outcomes = disk_outcomes(MACHINE, record())
     replica = record(role="replica")
@@ -298,6 +323,46 @@ def test_with_copy_gives_each_disk_its_replica():
     failure = Failure("refused", code="OperationNotAllowed").to_dict()
     failed = with_copy(outcomes, {"replica": None, "error": failure})
     assert {o.replica_error.code for o in failed} == {"OperationNotAllowed"}
+
+
+# --- copies and their sources -----------------------------------------------------------------
+def test_a_copys_disk_points_are_linked_to_their_sources_through_source_restore_point():
+    primaries = [record(slot=SLOT + timedelta(hours=h)) for h in range(2)]
+    # Azure names no source disk point (or one of another restore point: not believed).
+    stray = f"{primaries[0].id}/diskRestorePoints/elsewhere"
+    replica_view = replace(
+        view(slot=SLOT + timedelta(hours=1), role="replica"),
+        disks=tuple(replace(d, source_id=stray) for d in view().disks),
+    )
+    replica = to_vm_restore_point(collection("replica"), replica_view, INSTALL)
+    assert replica is not None and {p.source_id for p in replica.points} == {None}
+    linked = {rp.id: rp for rp in link_copies([*primaries, replica])}
+    assert linked[primaries[0].id] == primaries[0]
+    sources = {p.disk_id: p.source_id for p in linked[replica.id].points}
+    assert sources == {p.disk_id: id_tag_value(p.id) for p in primaries[1].points}
+    # Without its source in the listing, a copy keeps what Azure said.
+    assert link_copies([replica]) == [replica]
+
+
+def test_copies_are_found_by_source_and_the_newest_by_creation():
+    first, second = source_point(SLOT), source_point(SLOT + timedelta(hours=1))
+    copies = [
+        view(slot=SLOT, role="replica"),
+        replace(view(slot=SLOT + timedelta(hours=1), role="replica"), name="other-name"),
+        replace(view(slot=SLOT, role="replica"), name="failed-copy", provisioning_state="Failed"),
+    ]
+    assert copy_of(copies, first.lower()) == copies[0]  # not the failed one
+    assert copy_of(copies, second.lstrip("/")).name == "other-name"
+    assert copy_of(copies[2:], first) == copies[2]
+    assert copy_of(copies, source_point(SLOT + timedelta(hours=5))) is None
+    newest = newest_listed_copy(copies, INSTALL, VM)
+    assert newest is not None and newest.replica_id == copies[1].id
+    assert newest.created_at == copies[1].created_at
+    named = newest_listed_copy(copies[:1], INSTALL, VM)
+    assert named is not None and named.slot == SLOT  # read from diskdr's name when it is one
+    assert newest_listed_copy(copies[2:], INSTALL, VM) is None
+    assert newer_copy(named, newest) == newest == newer_copy(newest, named)
+    assert newer_copy(None, named) == named and newer_copy(None, None) is None
 
 
 # --- pruning -------------------------------------------------------------------------------------

@@ -29,11 +29,12 @@ from emulator.compute.models.common import (
     BACKGROUND_COPY_SKUS,
     DISK_SKUS,
     AccessGrant,
+    BackgroundCopy,
     ComputeResource,
     default_tier,
     new_unique_id,
 )
-from emulator.content import BlockMap
+from emulator.content import BLOCK_SIZE, BlockMap
 
 if TYPE_CHECKING:
     from emulator.compute.models import ComputeBackend
@@ -80,6 +81,26 @@ class Disk(ComputeResource):
     sas: AccessGrant | None = None
     # World times of recent incremental snapshots (the per-disk rate limit).
     recent_snapshots: deque[float] = field(default_factory=deque)
+    # Premium SSD v2 / Ultra created from a snapshot or disk restore point: the background
+    # copy filling the disk ("hydration"; ``completionPercent`` below 100 until it ends).
+    hydration: BackgroundCopy | None = None
+
+    @property
+    def hydrating(self) -> bool:
+        return self.hydration is not None and self.hydration.in_flight
+
+    def check_not_hydrating(self, now: float) -> None:
+        """No snapshot of a Premium SSD v2 / Ultra disk while it hydrates (Learn "Instant
+        access snapshots", limitations: "If a disk is being hydrated from a snapshot, you
+        can't create an instant access snapshot of that disk"; a disk is hydrating while its
+        ``CompletionPercent`` is below 100)."""
+        if self.hydration is None or not self.hydrating:
+            return
+        raise DiskHydrating(
+            f"Disk {self.name} is being hydrated from its source: its background copy is in "
+            f"progress (completionPercent {self.hydration.percent(now):g}). Retry the "
+            "snapshot once the disk's completionPercent is 100."
+        )
 
     @property
     def disk_state(self) -> str:
@@ -99,6 +120,10 @@ class Disk(ComputeResource):
         return self.sku in BACKGROUND_COPY_SKUS
 
 
+class DiskHydrating(OperationNotAllowed):
+    """A snapshot asked of a Premium SSD v2 / Ultra disk still hydrating (code: our choice)."""
+
+
 @dataclass
 class DiskSource:
     """What a creation source gives a new disk."""
@@ -110,6 +135,8 @@ class DiskSource:
     # Size when the request gives none and the source has no size of its own (an image's
     # or imported VHD's size is outside the model).
     default_size_gb: int | None = None
+    # A snapshot or disk restore point: a Premium SSD v2 / Ultra disk made from it hydrates.
+    hydrates: bool = False
 
 
 DiskSourceResolver = Callable[["ComputeBackend", dict[str, Any], str], DiskSource]
@@ -178,7 +205,11 @@ def _copy_source(backend: ComputeBackend, creation: dict[str, Any], location: st
             target=SOURCE_TARGET,
         )
     return DiskSource(
-        source.content, source.size_gb, source.unique_id, inherited_properties(source.properties)
+        source.content,
+        source.size_gb,
+        source.unique_id,
+        inherited_properties(source.properties),
+        hydrates=isinstance(source, Snapshot),
     )
 
 
@@ -352,8 +383,27 @@ class DiskBackendMixin:
             content=source.content,
             tier=tier,
         )
+        if source.hydrates and disk.background_copy_sku:
+            self._start_disk_hydration(disk)
         self.disks[disk.key] = disk
         return disk
+
+    def _start_disk_hydration(self: ComputeBackend, disk: Disk) -> None:
+        """A Premium SSD v2 / Ultra disk made from a snapshot or disk restore point fills in
+        the background (Learn "Create an incremental snapshot for managed disks": "When you
+        create a managed disk from a snapshot, it starts a background copy process ... You
+        can use the CompletionPercent property to check the status of the background copy
+        for Ultra Disks and Premium SSD v2 disks"): its written data at ``backgroundCopy``'s
+        rate. Its data is readable meanwhile; snapshots of it are refused."""
+        now = self.world.now()
+        written = len(disk.content) * BLOCK_SIZE
+        job = BackgroundCopy(now, now + self.world.config.background_copy.seconds(written), written)
+        disk.hydration = job
+
+        def done(when: float) -> None:
+            job.finished = True
+
+        self.world.at(job.end, done)
 
     def _update_disk_by_put(self: ComputeBackend, disk: Disk, body: dict[str, Any]) -> Operation:
         location = normalize_location(body.get("location", "")) or disk.location

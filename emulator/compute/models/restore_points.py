@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
 CRASH_CONSISTENT = "CrashConsistent"
 APPLICATION_CONSISTENT = "ApplicationConsistent"
+FILE_SYSTEM_CONSISTENT = "FileSystemConsistent"
 CONSISTENCY_MODES = (CRASH_CONSISTENT, APPLICATION_CONSISTENT)
 # Azure refreshes a cross-region copy's progress every 10 minutes (Learn, copy limitations).
 PROGRESS_INTERVAL_SECONDS = 600.0
@@ -111,7 +112,9 @@ class DiskRestorePoint:
 
     restore_point: RestorePoint
     name: str
-    # The disk the point was taken of; for a copy, the source disk restore point.
+    # The disk the point was taken of, for a copy too (spec example DiskRestorePoint_Get_
+    # WhenSourceResourceIsFromDifferentRegion): the copy's source is in
+    # ``source_disk_restore_point_id``.
     source_resource_id: str
     source_unique_id: str
     family_key: tuple[str, str]  # (disk id, disk uniqueId): the incremental chain
@@ -222,7 +225,7 @@ class RestorePoint:
 
     collection: RestorePointCollection
     name: str
-    consistency_mode: str
+    consistency_mode: str  # what Azure reports (see ``reported_mode``)
     exclude_disks: list[dict[str, Any]]
     time_created: float  # a copy shows its source's creation time (Learn)
     captured_at: float  # world time the disks were captured
@@ -234,6 +237,14 @@ class RestorePoint:
     instant_access_minutes: int | None = None
     disk_restore_points: dict[str, DiskRestorePoint] = field(default_factory=dict)
     failure: ArmError | None = None  # found at request time, reported when the LRO ends
+    # The mode asked for, when Azure reports another (a Linux VM's ApplicationConsistent
+    # point without pre/post scripts is FileSystemConsistent); limits count the request.
+    requested_mode: str | None = None
+
+    @property
+    def counted_mode(self) -> str:
+        """The consistency mode Azure's spacing and rate limits count the point under."""
+        return self.requested_mode or self.consistency_mode
 
     @property
     def id(self) -> str:
@@ -280,6 +291,10 @@ class RestorePointCollection(ComputeResource):
     source_id: str = ""  # as given: the VM, or the source collection of a copy
     source_location: str = ""
     copies_from: str | None = None  # normalized id of the source collection, for copies
+    # A copy collection: the source collection's VM and its region (a PUT that updates the
+    # collection answers them: spec example ..._CreateOrUpdate_ForCrossRegionCopy, 200).
+    source_vm_id: str | None = None
+    source_vm_location: str | None = None
     collection_id: str = field(default_factory=new_unique_id)
     instant_access: bool | None = None
     provisioning_state: str = "Succeeded"
@@ -301,7 +316,9 @@ def _restore_source(backend: ComputeBackend, creation: dict[str, Any], location:
     if not isinstance(point, DiskRestorePoint):
         raise SourceNotFound(point.name)
     point.check_restorable()
-    return DiskSource(point.content, point.size_gb, point.unique_id, dict(point.properties))
+    return DiskSource(
+        point.content, point.size_gb, point.unique_id, dict(point.properties), hydrates=True
+    )
 
 
 register_disk_source("Restore", _restore_source)
@@ -397,7 +414,8 @@ class RestorePointBackendMixin:
             )
         ref = parse_resource_id(source_id, target="properties.source.id")
         source = self.service.find(source_id)
-        copies_from = None
+        copies_from: str | None = None
+        source_collection: RestorePointCollection | None = None
         if isinstance(source, VirtualMachine):
             source_location = source.location
         elif isinstance(source, RestorePointCollection):
@@ -409,6 +427,7 @@ class RestorePointBackendMixin:
                 )
             source_location = source.location
             copies_from = normalize_id(source.id)
+            source_collection = source
         else:
             raise SourceNotFound(ref.name)
         collection = RestorePointCollection(
@@ -420,6 +439,8 @@ class RestorePointBackendMixin:
             source_id=source_id,
             source_location=source_location,
             copies_from=copies_from,
+            source_vm_id=source_collection.source_id if source_collection else None,
+            source_vm_location=source_collection.source_location if source_collection else None,
             instant_access=instant_access,
         )
         self.restore_point_collections[collection.key] = collection
@@ -598,7 +619,8 @@ class RestorePointBackendMixin:
         point = RestorePoint(
             collection=collection,
             name=name,
-            consistency_mode=mode,
+            consistency_mode=reported_mode(vm, mode),
+            requested_mode=mode,
             exclude_disks=exclude,
             time_created=now,
             captured_at=now,
@@ -708,9 +730,7 @@ class RestorePointBackendMixin:
             if mode == CRASH_CONSISTENT
             else limits.app_consistent_spacing_seconds
         )
-        recent = [
-            p for p in existing if p.consistency_mode == mode and p.captured_at > now - spacing
-        ]
+        recent = [p for p in existing if p.counted_mode == mode and p.captured_at > now - spacing]
         if recent:
             error = OperationNotAllowed(
                 f"{mode} restore points of VM {vm.name} must be at least {spacing / 3600:g} "
@@ -905,6 +925,7 @@ class RestorePointBackendMixin:
             collection=collection,
             name=name,
             consistency_mode=source.consistency_mode,
+            requested_mode=source.requested_mode,
             exclude_disks=copy.deepcopy(source.exclude_disks),
             time_created=source.time_created,
             captured_at=source.captured_at,
@@ -918,7 +939,7 @@ class RestorePointBackendMixin:
             disk_point = DiskRestorePoint(
                 restore_point=point,
                 name=source_disk.name,
-                source_resource_id=source_disk.id,
+                source_resource_id=source_disk.source_resource_id,
                 source_unique_id=source_disk.source_unique_id,
                 family_key=source_disk.family_key,
                 family_id=source_disk.family_id,
@@ -960,7 +981,7 @@ class RestorePointBackendMixin:
                 if (
                     job is not None
                     and job.in_flight
-                    and normalize_id(disk_point.source_resource_id) in source_ids
+                    and normalize_id(disk_point.source_disk_restore_point_id or "") in source_ids
                 ):
                     job.failed_at = now
                     self.copy_failed(
@@ -1030,6 +1051,19 @@ class RestorePointBackendMixin:
         disk_point = self.get_disk_restore_point(resource_group, collection_name, point_name, name)
         disk_point.sas = None
         return self.begin("DiskRestorePoint_RevokeAccess", disk_point)
+
+
+def reported_mode(vm: VirtualMachine, mode: str) -> str:
+    """The consistency mode Azure reports for a point of ``vm`` asked for in ``mode``.
+
+    Linux VMs get application consistency only from application pre/post scripts; without
+    them Azure takes a file-system-consistent point and says so (Learn "Overview of VM restore
+    points": restore points "support file system consistency for VMs running Linux"; Learn
+    "Azure VM backup": "file consistent for Linux VMs ... that don't have pre/post scripts").
+    """
+    if mode == APPLICATION_CONSISTENT and vm.os_type == "Linux" and not vm.pre_post_scripts:
+        return FILE_SYSTEM_CONSISTENT
+    return mode
 
 
 def _sector_size(disk: Disk) -> int:

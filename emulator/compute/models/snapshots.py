@@ -41,6 +41,7 @@ from emulator.compute.models.common import (
 from emulator.compute.models.disks import (
     SOURCE_TARGET,
     Disk,
+    DiskHydrating,
     find_source,
     inherited_properties,
     parse_grant,
@@ -271,6 +272,7 @@ class SnapshotBackendMixin:
             snapshot.content, previous.content if previous else None
         )
         if disk.background_copy_sku:
+            self._check_not_hydrating(disk)
             self._check_pending_snapshots(disk, family)
         self._check_snapshot_rate(disk, snapshot)
         disk.recent_snapshots.append(snapshot.time_created)
@@ -288,6 +290,14 @@ class SnapshotBackendMixin:
                 minutes if isinstance(minutes, int) and minutes > 0 else None,
             )
         return failure
+
+    def _check_not_hydrating(self: ComputeBackend, disk: Disk) -> None:
+        """No snapshot of a Premium SSD v2 / Ultra disk while it hydrates: 409, nothing made."""
+        try:
+            disk.check_not_hydrating(self.world.now())
+        except DiskHydrating as error:
+            self.violation("snapshotWhileHydrating", error, disk.id)
+            raise
 
     def _check_pending_snapshots(self: ComputeBackend, disk: Disk, family: list[Snapshot]) -> None:
         """Premium SSD v2 / Ultra: at most ``pendingSnapshotsPerDisk`` (3) snapshots of a

@@ -95,6 +95,10 @@ class VirtualMachine(ComputeResource):
     time_created: float = 0.0
     # A guest agent that answers (run command and application-consistent points need it).
     agent_ready: bool = True
+    # Application pre/post scripts configured in the guest (Linux: the VMSnapshot extension's
+    # script plugin). Without them a Linux VM's application-consistent restore point is only
+    # file-system consistent (Learn "Overview of VM restore points").
+    pre_post_scripts: bool = False
     generation: int = 1  # bumped on every change; the etag
 
     def attachments(self) -> list[DiskAttachment]:
