@@ -9,9 +9,10 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from diskdr import audit, telemetry
+from diskdr import audit, copy_watch, telemetry
 from diskdr.backup import CopyJob, PointJob
 from diskdr.clock import utc_now
+from diskdr.model import RecoveryPoint
 from diskdr.service import get_service
 
 bp = df.Blueprint()
@@ -44,6 +45,21 @@ def take_point(job: dict[str, Any]) -> dict[str, Any]:
 @telemetry.traced("point_states")
 def point_states(point_ids: list[str]) -> dict[str, Any]:
     """Current state of each point: ``{id: RecoveryPoint | None}``."""
+    return {point_id: None if p is None else p.to_dict() for point_id, p in read(point_ids).items()}
+
+
+@bp.activity_trigger(input_name="point_ids")
+@telemetry.traced("copy_progress")
+def copy_progress(point_ids: list[str]) -> dict[str, Any]:
+    """How far each replica's copy is: ``{id: {"state", "completionPercent", "errorCode"} |
+    None}`` (``diskdr.copy_watch.progress_of``): what the copy watch keeps, so a history
+    holding a read for every copy into a region stays small."""
+    return {point_id: copy_watch.progress_of(p) for point_id, p in read(point_ids).items()}
+
+
+def read(point_ids: list[str]) -> dict[str, RecoveryPoint | None]:
+    """The points' states (a point whose read failed transiently is absent); replicas
+    read usable are counted as replicated (each is read usable once: then it is settled)."""
     states = get_service().point_states(point_ids)
     telemetry.replicas_seen(
         [
@@ -53,7 +69,7 @@ def point_states(point_ids: list[str]) -> dict[str, Any]:
         ],
         utc_now(),
     )
-    return {point_id: None if p is None else p.to_dict() for point_id, p in states.items()}
+    return states
 
 
 @bp.activity_trigger(input_name="job")

@@ -195,41 +195,35 @@ class Service:
 
         Returns ``{"action": adopt|start|busy|superseded, "replica", "error", "note"}``.
         The caller holds the copy gate's lease for the point's disk, and passes the newest
-        copy of the disk it knows of (``job.newest_copy``): at most two GETs, no listing.
+        copy of the disk it knows of (``job.newest_copy``): at most two GETs, no listing
+        (one when the disk has no copy in the region yet).
         """
         source = job.point
+        newest = job.newest_copy
         try:
+            if newest is None:  # the disk's first copy here: adopt or start, one GET
+                return self._copy_or_adopt(job)
             existing = self.port.get_point(
                 snapshot_resource_id(source.subscription_id, job.resource_group, job.name)
             )
-            newest = job.newest_copy
             newest_replica = None
-            if newest is not None and (existing is None or existing.id != newest.replica_id):
+            if existing is None or existing.id != newest.replica_id:
                 newest_replica = self.port.get_point(newest.replica_id)
             action = copy_action(source, existing, newest, newest_replica)
             if action == "adopt" and existing is not None:
                 return {"action": action, "replica": existing.to_dict()}
             if action == "busy":
-                assert newest is not None
                 return {
                     "action": action,
                     "note": f"a copy of this disk is in flight: {newest.replica_id}",
                 }
             if action == "superseded":
-                assert newest is not None
                 return {
                     "action": action,
                     "note": f"a newer point of this disk is already copied ({newest.replica_id}); "
                     "Azure copies a disk's points in creation order only",
                 }
-            replica = self.port.create_point(
-                subscription_id=source.subscription_id,
-                resource_group=job.resource_group,
-                name=job.name,
-                region=job.region,
-                creation=CreationData(create_option="CopyStart", source_resource_id=source.id),
-                tags=job.tags,
-            )
+            return self._copy_or_adopt(job)
         except AzureError as error:
             log.warning("copy of %s to %s failed: %s", source.id, job.region, error)
             # diskdr.errors.is_transient decides: a copy limit (Azure's cap shared with
@@ -237,7 +231,19 @@ class Service:
             # refusals that never pass are reported at once and free the copy slot.
             failure = Failure.from_error(error)
             return {"action": "start", "error": failure.to_dict()}
-        return {"action": "start", "replica": replica.to_dict()}
+
+    def _copy_or_adopt(self, job: CopyJob) -> dict[str, Any]:
+        """Send the CopyStart of ``job``, or adopt the replica of its name if it exists
+        (``create_or_adopt_point``: the one GET of the name, with its ownership checks)."""
+        replica, adopted = self.port.create_or_adopt_point(
+            subscription_id=job.point.subscription_id,
+            resource_group=job.resource_group,
+            name=job.name,
+            region=job.region,
+            creation=CreationData(create_option="CopyStart", source_resource_id=job.point.id),
+            tags=job.tags,
+        )
+        return {"action": "adopt" if adopted else "start", "replica": replica.to_dict()}
 
     # --- pruning -------------------------------------------------------------------------
     def all_points(self) -> list[RecoveryPoint]:

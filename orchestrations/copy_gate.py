@@ -14,7 +14,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from diskdr import copy_slots
+from activities.points import copy_progress
+from diskdr import copy_slots, copy_watch
 from diskdr.backup import Failure, NewestCopy
 from diskdr.clock import utc_now
 from orchestrations.waiting import Carried, continue_after
@@ -81,6 +82,58 @@ def copy_order(context: df.DurableEntityContext) -> None:
     else:
         raise ValueError(f"copy_order: unknown operation {operation!r}")
     context.set_state(current)
+
+
+WATCH_ENTITY_NAME = "copy_watch"
+
+
+def watch_entity(subscription_id: str, region: str) -> df.EntityId:
+    """The entity sharing copy-progress reads of one subscription and target region."""
+    return df.EntityId(WATCH_ENTITY_NAME, copy_slots.gate_key(subscription_id, region))
+
+
+@bp.entity_trigger(context_name="context", entity_name=WATCH_ENTITY_NAME)
+def copy_watch_entity(context: df.DurableEntityContext) -> None:
+    """State: the last states read of the replicas copying into one region
+    (``diskdr.copy_watch``). ``look`` (``{"id", "holder"}``) answers a state or asks the
+    caller to read for everybody; ``report`` (``{"holder", "states", "since"}``) records
+    what it read; ``forget`` (a replica id) ends a copy's watch."""
+    table = context.get_state(copy_watch.empty_table)
+    now = utc_now().timestamp()
+    operation = context.operation_name
+    given = context.get_input()
+    if operation == "look":
+        table, answer = copy_watch.look(table, given["id"], given["holder"], now)
+        context.set_result(answer)
+    elif operation == "report":
+        since = float(given["since"])
+        table = copy_watch.report(table, given["holder"], given["states"], since)
+        context.set_result(True)
+    elif operation == "forget":
+        table = copy_watch.forget(table, str(given))
+        context.set_result(True)
+    else:
+        raise ValueError(f"copy_watch: unknown operation {operation!r}")
+    context.set_state(table)
+
+
+def read_progress(context, watch: df.EntityId, replica_id: str):
+    """The progress of ``replica_id`` (``{"known", "progress"}``, see ``diskdr.copy_watch``):
+    from the watch when read since this copy's previous look, else read now — for every
+    copy the watch holds, one listing per resource group — and reported for the others."""
+    answer = yield context.call_entity(
+        watch, "look", {"id": replica_id, "holder": context.instance_id}
+    )
+    if answer["read"] is None:
+        return answer
+    seen = yield context.call_activity(copy_progress, answer["read"])
+    context.signal_entity(
+        watch,
+        "report",
+        {"holder": context.instance_id, "states": seen, "since": answer["since"]},
+    )
+    mine = [point_id for point_id in seen if point_id.lower() == replica_id.lower()]
+    return {"known": bool(mine), "progress": seen[mine[0]] if mine else None}
 
 
 # --- holding a lease, for the copy orchestrations ----------------------------------------

@@ -19,11 +19,20 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.points import point_states, start_copy
+from activities.points import start_copy
 from diskdr.backup import CopyJob, Failure, NewestCopy
 from diskdr.copy_slots import LeaseRequest
 from diskdr.model import RecoveryPoint
-from orchestrations.copy_gate import LEASE_TTL, Lease, gate_entity, order_entity, under_lease
+from diskdr.naming import parse_resource_id
+from orchestrations.copy_gate import (
+    LEASE_TTL,
+    Lease,
+    gate_entity,
+    order_entity,
+    read_progress,
+    under_lease,
+    watch_entity,
+)
 from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, Carried, carried_of, continue_after, sleep_until
 
@@ -108,12 +117,18 @@ def start_and_watch(context, request, job: CopyJob, lease: Lease, carried: Carri
 
 def watch(context, request, lease: Lease, carried: Carried, replica: RecoveryPoint):
     """One round of the wait for the copy: its outcome once settled (or past the deadline),
-    else None after continuing as new with the replica's latest state."""
+    else None after continuing as new with the replica's latest state.
+
+    The replica's progress comes from the region's ``copy_watch``: read since this copy's
+    previous round, or read now for every copy into the region (``read_progress``)."""
+    subscription = parse_resource_id(replica.id).subscription_id
+    watcher = watch_entity(subscription, replica.region)
     if replica.state not in ("usable", "failed"):
         context.set_custom_status(
             {"phase": "copying", "completionPercent": replica.completion_percent}
         )
         if context.current_utc_datetime >= carried.deadline:
+            context.signal_entity(watcher, "forget", replica.id)
             return outcome(
                 carried,
                 replica=replica,
@@ -123,16 +138,18 @@ def watch(context, request, lease: Lease, carried: Carried, replica: RecoveryPoi
         if not (yield context.call_entity(lease.gate, "acquire", lease.request)):
             # The copy is already running and cannot be paused; say so, and keep asking.
             context.set_custom_status({"phase": "copying", "lease": "lost"})
-        states = yield context.call_activity(point_states, [replica.id])
-        if replica.id in states:  # else the read failed transiently: ask again later
-            if states[replica.id] is None:
+        seen = yield from read_progress(context, watcher, replica.id)
+        if seen["known"]:  # else not read yet (or transiently failed): ask again later
+            if seen["progress"] is None:
+                context.signal_entity(watcher, "forget", replica.id)
                 vanished = Failure("the replica vanished while copying", code="NotFound")
                 return outcome(carried, error=vanished)
-            replica = RecoveryPoint.from_dict(states[replica.id])
+            replica = with_progress(replica, seen["progress"])
         if replica.state not in ("usable", "failed"):
             carried = replace(carried.backed_off(), replica=replica.to_dict())
             context.continue_as_new({**request, "carried": carried.to_dict()})
             return None
+        context.signal_entity(watcher, "forget", replica.id)
     if replica.state == "failed":
         return outcome(
             carried,
@@ -140,3 +157,13 @@ def watch(context, request, lease: Lease, carried: Carried, replica: RecoveryPoi
             error=Failure("the cross-region copy failed", code=replica.error_code),
         )
     return outcome(carried, replica=replica)
+
+
+def with_progress(replica: RecoveryPoint, progress: dict[str, Any]) -> RecoveryPoint:
+    """The replica as the watch last read it (``diskdr.copy_watch.progress_of``)."""
+    return replace(
+        replica,
+        state=progress["state"],
+        completion_percent=progress.get("completionPercent"),
+        error_code=progress.get("errorCode"),
+    )

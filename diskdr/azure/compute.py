@@ -284,6 +284,27 @@ class ComputePort:
         deleted and a transient error asks to be called again once it is gone; one that is
         not ours is never touched (ConflictError). Returns the point as Azure accepted it.
         """
+        point, _ = self.create_or_adopt_point(
+            subscription_id=subscription_id,
+            resource_group=resource_group,
+            name=name,
+            region=region,
+            creation=creation,
+            tags=tags,
+        )
+        return point
+
+    def create_or_adopt_point(
+        self,
+        *,
+        subscription_id: str,
+        resource_group: str,
+        name: str,
+        region: str,
+        creation: CreationData,
+        tags: Mapping[str, str],
+    ) -> tuple[RecoveryPoint, bool]:
+        """:meth:`create_point`, and whether the point was adopted (True) or created."""
         compute = self._compute(subscription_id)
         snapshot_id = snapshot_resource_id(subscription_id, resource_group, name)
         existing = self._get_snapshot(snapshot_id)
@@ -299,7 +320,7 @@ class ComputePort:
             point = None if deleting else to_recovery_point(existing, self.install_id)
             if point is not None and point.state != "failed":
                 log.info("adopting existing point %s (%s)", name, point.state)
-                return point
+                return point, True
             if not deleting:
                 log.warning("deleting failed point %s before making it again", name)
                 self.delete_point(snapshot_id)
@@ -325,7 +346,7 @@ class ComputePort:
         point = to_recovery_point(created, self.install_id)
         if point is None:
             raise AzureError(f"create snapshot {name}: Azure's answer does not carry our tags")
-        return point
+        return point, False
 
     def delete_point(self, point_id: str) -> bool:
         """Delete one of our points, re-reading it first: refuses anything without our owner

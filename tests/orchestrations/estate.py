@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from diskdr import copy_slots
+from diskdr import copy_slots, copy_watch
 from diskdr.backup import (
     CopyJob,
     CycleJob,
@@ -152,6 +152,7 @@ class FakeAzure:
         return {
             "take_point": self.take_point,
             "point_states": self.point_states,
+            "copy_progress": self.copy_progress,
             "start_copy": self.start_copy,
             "list_protected_vms": self.list_protected_vms,
             "plan_prune": self.plan_prune,
@@ -179,6 +180,13 @@ class FakeAzure:
         script = Script(list(self.states.get(name, ["usable"])))
         self.scripts[point.id] = script
         return DiskOutcome(job.disk.id, name, job.disk.lun, point=self._look(point.id)).to_dict()
+
+    def copy_progress(self, point_ids: list[str]) -> dict[str, Any]:
+        """The copy_progress activity: what point_states reads, as the copy watch keeps it."""
+        return {
+            point_id: copy_watch.progress_of(RecoveryPoint.from_dict(state) if state else None)
+            for point_id, state in self.point_states(point_ids).items()
+        }
 
     def point_states(self, point_ids: list[str]) -> dict[str, Any]:
         answer: dict[str, Any] = {}
@@ -291,6 +299,10 @@ class FakeGate:
     table: dict[str, Any] = field(default_factory=copy_slots.empty_table)
     acquires: Counter[str] = field(default_factory=Counter)
     newest: dict[str, Any] = field(default_factory=dict)  # copy_order state per entity key
+    # The copy_watch entity (its real table, on a clock that ticks at each look); a copy
+    # alone reads its replica itself every round (sharing: tests/unit/test_copy_watch.py).
+    watch: dict[str, Any] = field(default_factory=copy_watch.empty_table)
+    watch_clock: float = 0.0
 
     def responders(self) -> dict[str, Any]:
         return {
@@ -298,7 +310,25 @@ class FakeGate:
             "copy_gate.release": self.release,
             "copy_order.get": Keyed(lambda key, _: self.newest.get(key)),
             "copy_order.started": Keyed(self.started),
+            "copy_watch.look": self.look,
+            "copy_watch.report": self.report,
+            "copy_watch.forget": self.forget,
         }
+
+    def look(self, given: dict[str, Any]) -> dict[str, Any]:
+        self.watch_clock += 1.0
+        self.watch, answer = copy_watch.look(
+            self.watch, given["id"], given["holder"], self.watch_clock
+        )
+        return answer
+
+    def report(self, given: dict[str, Any]) -> bool:
+        self.watch = copy_watch.report(self.watch, given["holder"], given["states"], given["since"])
+        return True
+
+    def forget(self, replica_id: str) -> bool:
+        self.watch = copy_watch.forget(self.watch, replica_id)
+        return True
 
     def started(self, key: str, copy: dict[str, Any]) -> dict[str, Any]:
         given = NewestCopy.from_dict(copy)

@@ -36,6 +36,7 @@ def replicate(
         orchestrator_function(replicate_point), context, {**azure.responders(), **gate.responders()}
     )
     assert gate.holders == [], "the lease is released on every path"
+    assert gate.watch["replicas"] == {}, "the copy watch forgets the replica"
     return outcome, context, gate
 
 
@@ -72,7 +73,7 @@ def test_a_copy_holds_a_lease_polls_to_100_percent_and_releases_it():
     # Poll, renewing the lease before each look; release with a call (not a signal).
     assert gate_operations(context) == ["acquire"] + ["acquire"] * 3 + ["release"]
     assert [t.kind for t in context.scheduled if t.name == "copy_gate.release"] == ["entity"]
-    assert len(context.calls("point_states")) == 3
+    assert len(context.calls("copy_progress")) == 3
     assert seconds_between_timers(context) == [15, 30, 60]
     assert {"phase": "copying", "completionPercent": 35.0} in context.statuses
 
@@ -110,7 +111,7 @@ def test_a_busy_disk_is_waited_for_with_the_lease_renewed_then_copied():
     operations = [
         t.name if t.kind != "timer" else "timer"
         for t in context.scheduled
-        if t.name != "point_states"
+        if t.name != "copy_progress"
     ]
     assert operations[:10] == [
         "copy_gate.acquire",
@@ -141,7 +142,7 @@ def test_a_superseded_point_is_skipped_with_a_note():
 
     assert outcome["replica"] is None and outcome["error"] is None
     assert "newer point" in outcome["note"]
-    assert context.calls("point_states") == [] and context.timers == []
+    assert context.calls("copy_progress") == [] and context.timers == []
     assert gate_operations(context) == ["acquire", "release"]
 
 
@@ -150,7 +151,7 @@ def test_an_existing_copy_of_this_point_is_adopted():
     outcome, context, _ = replicate(azure)
 
     assert outcome["replica"]["state"] == "usable"
-    assert context.calls("point_states") == [], "an adopted usable copy needs no polling"
+    assert context.calls("copy_progress") == [], "an adopted usable copy needs no polling"
 
 
 def test_copystart_refused_by_azure_reports_its_error_code():
