@@ -6,7 +6,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from diskdr import telemetry
-from diskdr.restore import DiskRestore, RestorePlan
+from diskdr.restore import DiskRestore, DrillNetwork, RestorePlan
 from diskdr.restore_steps import get_restore_steps
 
 bp = df.Blueprint()
@@ -26,6 +26,13 @@ def begin_restore_nic(plan: dict[str, Any]) -> dict[str, Any]:
     return get_restore_steps().begin_nic(RestorePlan.from_dict(plan))
 
 
+@bp.activity_trigger(input_name="network")
+@telemetry.traced("begin_drill_network")
+def begin_drill_network(network: dict[str, Any]) -> dict[str, Any]:
+    """Start creating a drill's isolated virtual network (adopting one it already made)."""
+    return get_restore_steps().begin_network(DrillNetwork.from_dict(network))
+
+
 @bp.activity_trigger(input_name="plan")
 @telemetry.traced("begin_restore_vm")
 def begin_restore_vm(plan: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +50,8 @@ def begin_delete_restored(resource: str) -> dict[str, Any]:
 @bp.activity_trigger(input_name="resources")
 @telemetry.traced("restored_states")
 def restored_states(resources: list[str]) -> dict[str, Any]:
-    """Provisioning state of each disk, NIC or VM: ``{id: {"state", "sizeGB"} | None}``."""
+    """Provisioning state of each disk, NIC, VM or virtual network: ``{id: {"state",
+    "sizeGB"} | None}``."""
     return get_restore_steps().states(resources)
 
 

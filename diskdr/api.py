@@ -275,8 +275,6 @@ def parse_restore_request(
     if mode not in ("disks", "vm"):
         raise ApiError(400, "InvalidRequest", f"mode: expected disks or vm, got {mode!r}", "mode")
     subnet = _text(body, "subnetId", _SUBNET_ID, "a subnet resource id")
-    if mode == "vm" and subnet is None:
-        raise ApiError(400, "InvalidRequest", "subnetId: required with mode vm", "subnetId")
     if subnet is not None:
         check_subscription(subnet, subscriptions, "subnetId")
     prefix = _text(body, "namePrefix", _PREFIX, "1-48 letters, digits, _ . - (a name prefix)")

@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
         "operator commands over the HTTP API of a deployed app (--url/--key or DISKDR_URL/"
         "DISKDR_KEY).",
     )
+    cli_ops.connection_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check a policy file (YAML or JSON)")

@@ -40,17 +40,28 @@ Command = Callable[[argparse.Namespace, ApiClient, Console], int]
 def operator_parser(
     commands: Any, name: str, help_text: str, command: Command
 ) -> argparse.ArgumentParser:
-    """A subcommand with ``--url``, ``--key`` and ``--json`` that runs ``command``."""
+    """A subcommand with ``--url``, ``--key`` and ``--json`` that runs ``command``.
+
+    ``--url``/``--key`` are accepted before the command too (``diskdr --url U status ID``,
+    as DESIGN writes it): :func:`connection_options` adds them to the top-level parser, and
+    here they default to ``SUPPRESS`` so that a value given after the command wins and one
+    given before it is not overwritten by this parser's default.
+    """
     parser = commands.add_parser(name, help=help_text)
-    parser.add_argument(
-        "--url", default=None, help=f"the app's URL (default: ${URL_VARIABLE})", metavar="URL"
-    )
-    parser.add_argument(
-        "--key", default=None, help=f"a function key (default: ${KEY_VARIABLE})", metavar="KEY"
-    )
+    connection_options(parser, argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the API's JSON answer")
     parser.set_defaults(run=lambda args: _run(args, command))
     return parser
+
+
+def connection_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    """``--url`` and ``--key`` (on ``diskdr`` itself, and on every operator command)."""
+    parser.add_argument(
+        "--url", default=default, help=f"the app's URL (default: ${URL_VARIABLE})", metavar="URL"
+    )
+    parser.add_argument(
+        "--key", default=default, help=f"a function key (default: ${KEY_VARIABLE})", metavar="KEY"
+    )
 
 
 def _run(args: argparse.Namespace, command: Command) -> int:
@@ -63,13 +74,14 @@ def _run(args: argparse.Namespace, command: Command) -> int:
 
 
 def connect(args: argparse.Namespace) -> ApiClient:
-    url = args.url or os.environ.get(URL_VARIABLE, "")
+    url = getattr(args, "url", None) or os.environ.get(URL_VARIABLE, "")
     if not url:
         raise ApiCallError(
             f"no app URL: pass --url or set {URL_VARIABLE} (e.g. https://<app>.azurewebsites.net)",
             EXIT_INVALID,
         )
-    return ApiClient(url, args.key or os.environ.get(KEY_VARIABLE) or None)
+    key = getattr(args, "key", None)
+    return ApiClient(url, key or os.environ.get(KEY_VARIABLE) or None)
 
 
 def emit(args: argparse.Namespace, out: Console, document: Any, render: Callable[[], None]) -> None:
@@ -232,15 +244,14 @@ def _styled(text: Any) -> str:
 
 
 def render_accepted(out: Console, accepted: dict[str, Any]) -> None:
-    """A 202: the run and what it covers. A backup lists its VMs with their disks and is
-    followed with ``diskdr status``; a restore, drill or failover lists VM ids (if any) and
-    is followed at its status URL (``--wait``)."""
-    policy = accepted.get("policy")
-    started = f" (policy {policy})" if policy else ""
-    out.print(f"run [bold]{accepted['id']}[/bold] started{started}")
-    status_url = str(accepted.get("statusUrl", ""))
-    follow_with = f"diskdr status {accepted['id']}" if "/api/backups/" in status_url else status_url
-    out.print(f"status: {follow_with}", markup=False, highlight=False)
+    """A started run: its id, how to read its status, and its VMs. A backup's 202 lists
+    each VM with its disks; a drill's or a failover's lists VM ids only (DESIGN's 202s)."""
+    policy = f" (policy {accepted['policy']})" if accepted.get("policy") else ""
+    out.print(f"run [bold]{accepted['id']}[/bold] started{policy}")
+    url = str(accepted.get("statusUrl", ""))
+    # `diskdr status` reads backup runs; a restore, drill or failover is read at its URL.
+    where = f"diskdr status {accepted['id']}" if "/api/backups/" in url or not url else url
+    out.print(f"status: {where}", markup=False, highlight=False)
     for vm in accepted.get("vms", []):
         if isinstance(vm, dict):
             out.print(f"  {vm['id']}: {len(vm.get('disks', []))} disk(s)", highlight=False)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from diskdr.api_client import ApiClient
+from diskdr.cli import _positive_int
 from diskdr.cli_ops import (
     EXIT_OK,
     _wait_options,
@@ -44,7 +45,9 @@ def register(commands: Any) -> None:
 
     drill = operator_parser(commands, "drill", "run a policy's DR drill now", _drill)
     drill.add_argument("policy", metavar="POLICY")
-    drill.add_argument("--vms", type=int, default=None, help="how many VMs (default: sample)")
+    drill.add_argument(
+        "--vms", type=_positive_int, default=None, help="how many VMs (default: the sample)"
+    )
     _wait_options(drill)
 
     failover = operator_parser(
@@ -93,7 +96,7 @@ def _restore(args: argparse.Namespace, client: ApiClient, out: Console) -> int:
 
 def _drill(args: argparse.Namespace, client: ApiClient, out: Console) -> int:
     body: dict[str, Any] = {"policy": args.policy}
-    if args.vms:
+    if args.vms is not None:
         body["vms"] = args.vms
     return _started(args, client, out, client.post("/api/drills", body).body)
 

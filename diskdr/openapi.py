@@ -139,6 +139,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "RunStatus": _object(
         {
+            "id": {"type": "string", "description": "the run's id (= instanceId)"},
             "instanceId": {"type": "string"},
             "name": {"type": ["string", "null"]},
             "runtimeStatus": _string(
@@ -179,7 +180,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "region": _string("where to restore from and into (default: the VM's region)"),
             "resourceGroup": _string("an existing resource group to create the disks in"),
             "mode": {"type": "string", "enum": ["disks", "vm"]},
-            "subnetId": _string("the new VM's subnet (mode vm), in the restore's region"),
+            "subnetId": _string(
+                "the new VM's subnet (mode vm), in the restore's region; default: the source "
+                "VM's own subnet when restoring in its region"
+            ),
             "namePrefix": _string("prefix of every name the restore creates"),
             "vmSize": _string("the new VM's size (default: the source VM's)"),
         },

@@ -298,7 +298,8 @@ class Drill(_Model):
     resource_group: StrictStr
     sample: Annotated[StrictInt, Field(ge=1, le=100)] = 1
     # A script run through a managed Run Command on each drilled VM, restored as a VM
-    # (its NIC in ``subnetId``); the content check then also needs its exit code 0.
+    # (its NIC in ``subnetId``, or without one in an isolated network the drill makes and
+    # deletes); the content check then also needs its exit code 0.
     verify_script: StrictStr | None = None
     subnet_id: StrictStr | None = None
 
@@ -325,16 +326,6 @@ class Drill(_Model):
         if not script.strip():
             raise _invalid("verify_script", "is empty: give a script, or leave verifyScript out")
         return script
-
-    @model_validator(mode="after")
-    def _script_needs_subnet(self) -> Drill:
-        if self.verify_script is not None and self.subnet_id is None:
-            raise _invalid(
-                "subnet_id_missing",
-                "verifyScript runs on a VM restored by the drill: subnetId (the subnet of its "
-                "NIC, in the secondary region) is required with it",
-            )
-        return self
 
 
 class Policy(_Model):
@@ -525,19 +516,13 @@ class _Reader:
         valid: list[Policy] = []
         for index, raw in enumerate(policies):
             prefix: FieldPath = ("policies", index)
+            self._cross_field_checks(raw, prefix)
             try:
                 policy = Policy.model_validate(raw, by_alias=True, by_name=False)
             except ValidationError as error:
                 for detail in error.errors():
                     self._pydantic_issue(prefix, detail)
                 continue
-            self._check_spacing(policy, prefix)
-            if policy.drill is not None and policy.replicate is None:
-                self._add(
-                    (*prefix, "drill"),
-                    "a drill restores replicas in the secondary region, so the policy must "
-                    "also have replicate",
-                )
             valid.append(policy)
         self._check_unique_names(policies)
         if self.issues:
@@ -570,27 +555,46 @@ class _Reader:
             self._add(("policies",), "expected at least one policy")
         return policies
 
-    def _check_spacing(self, policy: Policy, prefix: FieldPath) -> None:
-        """VM restore points of one VM must be 1 h (crash) or 3 h (app) apart."""
-        minimum = RESTORE_POINT_SPACING.get(policy.consistency)
-        if minimum is None:
+    def _cross_field_checks(self, raw: Any, prefix: FieldPath) -> None:
+        """Rules that span fields, run on the policy as written: a policy with a field error
+        still gets them, so one run of ``validate`` reports every problem. A rule whose
+        fields are missing or invalid is skipped (those fields have their own issue)."""
+        if not isinstance(raw, dict):
             return
-        zones = {schedule.time_zone for schedule in policy.schedules}
+        consistency = raw.get("consistency", "disk")
+        if isinstance(consistency, str):
+            self._check_spacing(consistency, _valid_schedules(raw.get("schedules")), prefix)
+        if raw.get("drill") is not None and raw.get("replicate") is None:
+            self._add(
+                (*prefix, "drill"),
+                "a drill restores replicas in the secondary region, so the policy must "
+                "also have replicate",
+            )
+
+    def _check_spacing(
+        self, consistency: str, schedules: list[tuple[int, Schedule]], prefix: FieldPath
+    ) -> None:
+        """VM restore points of one VM must be 1 h (crash) or 3 h (app) apart.
+        ``schedules``: the policy's valid schedules with their index in the file."""
+        minimum = RESTORE_POINT_SPACING.get(consistency)
+        if minimum is None or not schedules:
+            return
+        zones = {schedule.time_zone for _, schedule in schedules}
         # One zone: compare wall-clock times (as in UTC), so a DST transition, which the
         # backup cycle tolerates, is not reported as a schedule mistake.
         nominal = "UTC" if len(zones) == 1 else None
-        pairs = [(schedule.cron, nominal or schedule.time_zone) for schedule in policy.schedules]
+        pairs = [(schedule.cron, nominal or schedule.time_zone) for _, schedule in schedules]
         close = first_close_pair(pairs, minimum, *_SPACING_WINDOW)
         if close is None:
             return
         earlier, later = close
-        where: FieldPath = (*prefix, "schedules", 0, "cron")
-        if len(policy.schedules) > 1:
+        where: FieldPath = (*prefix, "schedules", schedules[0][0], "cron")
+        if len(schedules) > 1:
             where = (*prefix, "schedules")
         zone = next(iter(zones)) if nominal else "UTC"
         self._add(
             where,
-            f"{policy.consistency} restore points of a VM must be at least "
+            f"{consistency} restore points of a VM must be at least "
             f"{_human(minimum)} apart (Azure's limit), but slots come {_human(later - earlier)} "
             f"apart (e.g. at {earlier:%H:%M} and {later:%H:%M} {zone})",
         )
@@ -670,6 +674,20 @@ class _Reader:
             "too_short": "expected a non-empty list",
         }
         self._add(path, messages.get(kind, str(detail["msg"])))
+
+
+def _valid_schedules(raw: Any) -> list[tuple[int, Schedule]]:
+    """The schedules of a policy as written that are valid on their own, with their index
+    (an invalid one is reported by the policy's validation)."""
+    if not isinstance(raw, list):
+        return []
+    valid = []
+    for index, item in enumerate(raw):
+        try:
+            valid.append((index, Schedule.model_validate(item, by_alias=True, by_name=False)))
+        except ValidationError:
+            continue
+    return valid
 
 
 def _allowed_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:

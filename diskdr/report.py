@@ -7,7 +7,9 @@ plan is in the ``plan_prune`` activity's log (docs/retention.md, "Where the plan
 The phase follows Velero: ``Completed`` when every VM's group is complete (and replicated,
 when the policy replicates) and pruning had no failure; ``PartiallyFailed`` when something
 failed (or is still pending) but some points were taken; ``Failed`` when no point at all
-was taken, or the run could not start (``error`` says why).
+was taken, or the run could not start (``error`` says why); ``Skipped`` when nothing was
+attempted for a reason that is not a fault (Azure's restore point spacing), named in
+``reason``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from diskdr.backup import CycleJob, VmOutcome
+from diskdr.backup import CycleJob, DiskOutcome, VmOutcome
 from diskdr.naming import format_slot
 
 #: The first word of the line logged for every finished run (see :func:`run_event`).
@@ -32,17 +34,26 @@ def run_report(
     error: str | None = None,
 ) -> dict[str, Any]:
     disks = [disk for vm in vms for disk in vm.disks]
-    failed_disks = [disk for disk in disks if disk.error is not None]
+    failed_disks = [disk for disk in disks if disk.error is not None and not _not_a_fault(disk)]
     failed_copies = [disk for disk in disks if disk.replica_error is not None]
     skipped_copies = [disk for disk in disks if disk.replica_note]
     prune_failures = prune_count(prune, "failed")
     usable = sum(disk.usable for disk in disks)
+    # A VM whose every disk was refused for a reason that is not a fault was not attempted.
+    skipped = [vm for vm in vms if vm.disks and all(_not_a_fault(disk) for disk in vm.disks)]
+    attempted = [vm for vm in vms if vm not in skipped]
     incomplete = any(
-        vm.error or vm.state != "complete" or (vm.replicate and not vm.replicated) for vm in vms
+        vm.error or vm.state != "complete" or (vm.replicate and not vm.replicated)
+        for vm in attempted
     )
     taken = sum(disk.point is not None for disk in disks)
-    if error is not None or (vms and taken == 0):
+    reason = None
+    if error is not None or (attempted and taken == 0):
         phase = "Failed"
+    elif skipped and not attempted:
+        phase = "Skipped"
+        refusal = skipped[0].disks[0].error
+        reason = f"{skipped[0].vm_name}: {refusal.message if refusal else 'not attempted'}"
     elif failed_disks or failed_copies or prune_failures or incomplete:
         phase = "PartiallyFailed"
     else:
@@ -52,6 +63,7 @@ def run_report(
         "slot": format_slot(job.slot),
         "trigger": job.trigger,
         "phase": phase,
+        "reason": reason,
         "startedAt": started.isoformat(),
         "finishedAt": finished.isoformat(),
         "summary": {
@@ -60,6 +72,7 @@ def run_report(
             "disks": len(disks),
             "usable": usable,
             "failed": len(failed_disks),
+            "skipped": sum(len(vm.disks) for vm in skipped),
             "replicated": sum(disk.replicated for disk in disks),
             "copiesFailed": len(failed_copies),
             "copiesSkipped": len(skipped_copies),
@@ -71,6 +84,15 @@ def run_report(
         "audit": audit_trail(vms, prune),
         "error": error,
     }
+
+
+#: Azure refusals that are not faults (DESIGN run phases): the spacing Azure requires
+#: between two VM restore points. A run refused only for these ends ``Skipped``.
+NOT_A_FAULT = frozenset({"RestorePointTooSoon"})
+
+
+def _not_a_fault(disk: DiskOutcome) -> bool:
+    return disk.point is None and disk.error is not None and disk.error.code in NOT_A_FAULT
 
 
 def prune_count(prune: Mapping[str, Any] | None, key: str) -> int:

@@ -191,6 +191,55 @@ def nic_id(subscription: str, group: str, name: str) -> str:
     )
 
 
+# --- a drill's own network ----------------------------------------------------------------
+#: The address space of a drill's isolated network. It is peered with nothing and deleted
+#: with the drill, so overlapping a production range does no harm (and a restored VM keeps
+#: an address of the kind it had).
+DRILL_ADDRESS_SPACE = "10.0.0.0/16"
+DRILL_SUBNET = "drill"
+MAX_VNET_NAME = 64
+
+
+@dataclass(frozen=True)
+class DrillNetwork(JsonModel):
+    """The isolated virtual network (one subnet) a drill with ``verifyScript`` and no
+    ``subnetId`` makes in its resource group for the VMs it restores, and deletes at the
+    end: drill VMs never share a network with production (docs/dr-runbook.md)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    region: str
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
+    address_prefix: str = DRILL_ADDRESS_SPACE
+    subnet_name: str = DRILL_SUBNET
+
+    @property
+    def id(self) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/virtualNetworks/{self.name}"
+        )
+
+    @property
+    def subnet_id(self) -> str:
+        return f"{self.id}/subnets/{self.subnet_name}"
+
+
+def drill_network(
+    run: str, install_id: str, subscription_id: str, resource_group: str, region: str
+) -> DrillNetwork:
+    """The drill ``run``'s network in one subscription (named after the run, so a replayed
+    step adopts it, and tagged as made by this install, so only it is ever deleted)."""
+    return DrillNetwork(
+        subscription_id=subscription_id,
+        resource_group=resource_group,
+        name=fit_name(f"diskdr-{run}", MAX_VNET_NAME),
+        region=region,
+        tags={TAG_RESTORED_BY: install_id, TAG_RESTORE_RUN: run},
+    )
+
+
 # --- choosing the group -----------------------------------------------------------------
 @dataclass(frozen=True)
 class GroupChoice:

@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from diskdr.api import RestoreRequest
 from diskdr.azure.clients import Clients
-from diskdr.azure.restore import ResourceState, RestorePort
+from diskdr.azure.restore import ResourceState, RestorePort, VmFacts
 from diskdr.backup import Failure
 from diskdr.errors import AzureError
 from diskdr.inventory import VmInfo
@@ -27,6 +28,7 @@ from diskdr.policy import Policy
 from diskdr.restore import (
     TAG_RESTORE_POINT,
     DiskRestore,
+    DrillNetwork,
     GroupChoice,
     RestorePlan,
     RestoreRefused,
@@ -34,6 +36,7 @@ from diskdr.restore import (
     SourceDisk,
     check_target_region,
     choose_group,
+    drill_network,
     drill_sample,
     gone_sources,
     is_made_by,
@@ -74,6 +77,7 @@ class RestoreSteps:
         role: str | None = None,
         points: Iterable[RecoveryPoint] | None = None,
         vm: VmInfo | None = None,
+        check_subnet: bool = True,
     ) -> RestorePlan:
         """Plan the restore of one VM's group into ``target`` (whose region is the
         point's region); raises :class:`RestoreRefused` for anything that cannot work."""
@@ -92,7 +96,7 @@ class RestoreSteps:
             )
         choice = choose_group(mine, target.region, slot, role=role)
         sources = self._sources(choice, facts.disks if facts else {})
-        if target.mode == "vm" and target.subnet_id:
+        if target.mode == "vm" and target.subnet_id and check_subnet:
             check_target_region(
                 target.subnet_id, self._subnet_region(target.subnet_id), target.region
             )
@@ -185,13 +189,16 @@ class RestoreSteps:
         home = facts.location if facts else _primary_region(points)
         region = request.region or home or ""
         role = None if region == home else "replica"
+        subnet_id = request.subnet_id
+        if request.mode == "vm" and subnet_id is None:
+            subnet_id = self._source_subnet(request.vm_id, facts, region)
         target = RestoreTarget(
             subscription_id=subscription_of(request.vm_id),
             resource_group=request.resource_group,
             region=region,
             mode=request.mode,
             name_prefix=request.name_prefix,
-            subnet_id=request.subnet_id,
+            subnet_id=subnet_id,
             vm_size=request.vm_size,
         )
 
@@ -212,6 +219,28 @@ class RestoreSteps:
             role=role, points=points,
         )  # fmt: skip
 
+    def _source_subnet(self, vm_id: str, facts: VmFacts | None, region: str) -> str:
+        """A ``vm`` mode restore without ``subnetId``: the source VM's own subnet (its
+        primary NIC's), which only works in the VM's region (a NIC's subnet is in its
+        region) and while the VM and its NIC exist. Otherwise 400, saying why."""
+        why = None
+        if facts is None:
+            why = f"{vm_id} no longer exists, so its subnet cannot be used"
+        elif region != facts.location:
+            why = (
+                f"the restore is in {region}, not the VM's region {facts.location}, so the "
+                "VM's own subnet cannot be used (a NIC needs a subnet of its region)"
+            )
+        else:
+            subnets = (self.port.nic_subnet(nic) for nic in facts.nic_ids)
+            found = next((subnet for subnet in subnets if subnet), None)
+            if found is not None:
+                return found
+            why = f"{vm_id} has no network interface with a subnet to reuse"
+        raise RestoreRefused(
+            400, "InvalidRequest", f"subnetId: required with mode vm here: {why}", "subnetId"
+        )
+
     def plan_policy(
         self,
         policy: Policy,
@@ -224,11 +253,14 @@ class RestoreSteps:
         subnet_id: str | None = None,
         vm_ids: Iterable[str] | None = None,
         keep_names: bool = False,
+        subnet_made: bool = False,
     ) -> tuple[list[RestorePlan], list[dict[str, Any]]]:
         """Plans restoring VMs of ``policy`` from their newest complete replica group into
         the secondary region (``vm_ids``: only those; default: every VM of the policy,
-        including VMs that are gone but have replicas). Returns the plans and the VMs that
-        cannot be restored, each with its error."""
+        including VMs that are gone but have replicas; ``subnet_made``: ``subnet_id`` is
+        made by the run itself, so it need not exist yet). Returns the plans and the VMs that
+        cannot be restored, each with its error; raises :class:`RestoreRefused` (422
+        ``ResourceGroupNotFound``) when the target resource group does not exist."""
         if policy.replicate is None:
             raise RestoreRefused(
                 422,
@@ -244,6 +276,11 @@ class RestoreSteps:
             if point.role == "replica":
                 names.setdefault(point.vm_id, point.vm_id)
         wanted = list(vm_ids) if vm_ids is not None else sorted(names.values())
+        for subscription in sorted({subscription_of(vm_id).lower() for vm_id in wanted}):
+            # Up front, as a restore does: a missing group fails every VM the same way.
+            self._check_group_exists(
+                RestoreTarget(subscription, resource_group, region, mode, subnet_id=subnet_id)
+            )
         plans: list[RestorePlan] = []
         refused: list[dict[str, Any]] = []
         for vm_id in wanted:
@@ -269,6 +306,7 @@ class RestoreSteps:
                         role="replica",
                         points=points,
                         vm=vm,
+                        check_subnet=not subnet_made,
                     )
                 )
             except RestoreRefused as error:
@@ -282,23 +320,41 @@ class RestoreSteps:
     def plan_drill(
         self, policy: Policy, sample: int, last_drilled: Mapping[str, datetime], run: str,
         now: datetime,
-    ) -> tuple[list[RestorePlan], list[dict[str, Any]]]:  # fmt: skip
-        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy. With
-        ``drill.verifyScript`` each is restored as a VM in ``drill.subnetId`` (the script
-        runs on it), else as disks."""
+    ) -> tuple[list[RestorePlan], list[dict[str, Any]], list[DrillNetwork]]:  # fmt: skip
+        """Plans of one drill: the ``sample`` least recently drilled VMs of the policy, and
+        the networks the drill makes. With ``drill.verifyScript`` each VM is restored as a
+        VM (the script runs on it) in ``drill.subnetId``, or without one in an isolated
+        network the drill makes in its resource group (one per subscription); else as
+        disks."""
         drill = policy.drill
-        assert drill is not None
+        assert drill is not None and policy.replicate is not None
         vms = [vm.id for vm in self.service.vms_for_policy(policy)]
         chosen = drill_sample(vms, last_drilled, sample)
         script = drill.verify_script
-        plans, refused = self.plan_policy(
-            policy, run=run, resource_group=drill.resource_group,
-            mode="vm" if script else "disks", now=now, vm_ids=chosen,
-            subnet_id=drill.subnet_id if script else None,
-        )  # fmt: skip
-        if script:
-            plans = [replace(plan, verify_script=script) for plan in plans]
-        return plans, refused
+        plan_vms = partial(
+            self.plan_policy, policy, run=run, resource_group=drill.resource_group, now=now
+        )
+        if not script or drill.subnet_id:
+            plans, refused = plan_vms(
+                mode="vm" if script else "disks", vm_ids=chosen,
+                subnet_id=drill.subnet_id if script else None,
+            )  # fmt: skip
+            return [replace(plan, verify_script=script) for plan in plans], refused, []
+        plans, refused, networks = [], [], []
+        by_subscription: dict[str, list[str]] = {}
+        for vm_id in chosen:
+            by_subscription.setdefault(subscription_of(vm_id).lower(), []).append(vm_id)
+        for subscription, vm_ids in by_subscription.items():
+            network = drill_network(
+                run, self.install_id, subscription, drill.resource_group, policy.replicate.region
+            )
+            made, cannot = plan_vms(
+                mode="vm", vm_ids=vm_ids, subnet_id=network.subnet_id, subnet_made=True
+            )
+            plans += [replace(plan, verify_script=script) for plan in made]
+            refused += cannot
+            networks += [network] if made else []
+        return plans, refused, networks
 
     # --- one step each (activities) ---------------------------------------------------------
     def begin_disk(self, disk: DiskRestore) -> dict[str, Any]:
@@ -306,6 +362,9 @@ class RestoreSteps:
 
     def begin_nic(self, plan: RestorePlan) -> dict[str, Any]:
         return self._step(lambda: self.port.begin_nic(plan), plan.nic_resource_id or "")
+
+    def begin_network(self, network: DrillNetwork) -> dict[str, Any]:
+        return self._step(lambda: self.port.begin_network(network), network.id)
 
     def begin_vm(self, plan: RestorePlan) -> dict[str, Any]:
         return self._step(lambda: self.port.begin_vm(plan), plan.vm_resource_id or "")

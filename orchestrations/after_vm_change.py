@@ -3,7 +3,8 @@
 Started by the Event Grid trigger as ``vmchange-<vm>-<window>``, so every write to the VM
 within one window shares this instance. It sleeps until the window ends (a durable timer),
 then looks the VM up again — its final state, under the policy that selects it now — and
-runs ``backup_cycle`` for it without pruning.
+runs ``backup_cycle`` for it without pruning. A VM no policy selects (any more) ends the
+run ``Skipped`` with its reason.
 """
 
 from datetime import datetime
@@ -29,12 +30,10 @@ def after_vm_change(context: df.DurableOrchestrationContext):
         yield context.create_timer(not_before)
     found = yield context.call_activity(describe_vm, request["vmId"])
     if found["vm"] is None:
-        return {"vmId": request["vmId"], "skipped": "the VM is gone or no policy selects it"}
-    if PolicyRef.from_dict(found["policy"]).unsupported:
-        return {
-            "vmId": request["vmId"],
-            "skipped": PolicyRef.from_dict(found["policy"]).unsupported,
-        }
+        return skipped(request["vmId"], "the VM is gone or no policy selects it")
+    unsupported = PolicyRef.from_dict(found["policy"]).unsupported
+    if unsupported:
+        return skipped(request["vmId"], unsupported)
     options = RunOptions.from_dict(request["options"])
     slot = context.current_utc_datetime.replace(second=0, microsecond=0)
     job = CycleJob(
@@ -50,3 +49,15 @@ def after_vm_change(context: df.DurableOrchestrationContext):
         backup_cycle, job.to_dict(), instance_id=f"{context.instance_id}:cycle", expected_type=dict
     )
     return report
+
+
+def skipped(vm_id: str, reason: str) -> dict[str, str]:
+    """The report of a debounced run that found nothing to back up: not a fault, so phase
+    ``Skipped`` (no alert) with its ``reason`` (``skipped`` too, as earlier versions said)."""
+    return {
+        "vmId": vm_id,
+        "trigger": "vm-change",
+        "phase": "Skipped",
+        "reason": reason,
+        "skipped": reason,
+    }

@@ -5,6 +5,10 @@ configured cap (at most Azure's 100) and one disk is never copied twice at once 
 scheduled, on-demand and overlapping runs, because entity operations are serialized.
 The decisions are pure (``diskdr.copy_slots``); leases expire on the world clock so a
 terminated run cannot hold a slot forever.
+
+Also here: ``copy_order`` (the newest copy of each disk in a region) and ``copy_watch``
+(the copies' progress, read once per round for every copy into a region:
+``diskdr.copy_watch``, :func:`read_progress`), and the helpers that hold a lease.
 """
 
 import hashlib

@@ -5,7 +5,9 @@ everything it made, also when a step failed; the output is the drill report (DES
 
 With ``drill.verifyScript`` the VM is restored as a VM and the script runs on it through a
 managed Run Command: started by one activity, watched with durable timers until its
-``executionState`` ends; the content check passes only when it exits 0.
+``executionState`` ends; the content check passes only when it exits 0. Without
+``drill.subnetId`` the drill first makes an isolated network for those VMs, and deletes it
+after every VM's cleanup (``networks`` in the report).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.restore import begin_verify_script, check_restored_content, verify_script_state
-from diskdr.restore import RestorePlan
+from diskdr.naming import format_slot
+from diskdr.restore import DrillNetwork, RestorePlan
 from orchestrations.correlation import correlated
-from orchestrations.restore import clean_up, run_restore
+from orchestrations.restore import clean_up, make_networks, remove_networks, run_restore
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
@@ -34,6 +37,9 @@ SCRIPT_ENDED = ("Succeeded", "Failed", "TimedOut", "Canceled", "Missing")
 def drill(context: df.DurableOrchestrationContext):
     job = context.get_input()
     plans = job.get("plans") or []
+    networks = [DrillNetwork.from_dict(n) for n in job.get("networks") or []]
+    context.set_custom_status({"phase": "network", "vms": len(plans)})
+    yield from make_networks(context, networks)
     context.set_custom_status({"phase": "drilling", "vms": len(plans)})
     reports = yield context.task_all(
         [
@@ -50,8 +56,14 @@ def drill(context: df.DurableOrchestrationContext):
     )
     if not vms:
         phase = "Skipped"
+    context.set_custom_status({"phase": "cleanup-network"})
+    removed = yield from remove_networks(context, networks)
+    if phase == "Completed" and not all(n["cleanedUp"] for n in removed):
+        phase = "PartiallyFailed"  # the drill left its network behind
     context.set_custom_status({"phase": "done"})
+    extra = {"networks": removed} if removed else {}
     return {
+        **extra,
         "policy": job["policy"],
         "region": job["region"],
         "resourceGroup": job["resourceGroup"],
@@ -69,7 +81,7 @@ def drill_vm(context: df.DurableOrchestrationContext):
     plan = RestorePlan.from_dict(context.get_input())
     report: dict[str, Any] = {
         "vmId": plan.vm_id,
-        "slot": plan.slot.isoformat(),
+        "slot": format_slot(plan.slot),
         "pointAgeSeconds": plan.point_age_seconds,
         "pointIds": [d.point_id for d in plan.disks],
         "restoredDiskIds": [],

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import azure.durable_functions as df
 
+from diskdr.naming import format_slot
 from diskdr.restore import RestorePlan, seconds_between, waves
 from orchestrations.correlation import correlated
 from orchestrations.restore import restore
@@ -40,14 +41,14 @@ def failover(context: df.DurableOrchestrationContext):
         for plan, result in zip(wave, results or [], strict=True):
             entry = {
                 "vmId": plan.vm_id,
-                "slot": plan.slot.isoformat(),
+                "slot": format_slot(plan.slot),
                 "pointAgeSeconds": plan.point_age_seconds,
                 "order": plan.order,
                 "pointIds": [d.point_id for d in plan.disks],
                 "restoredDiskIds": [
                     d["restoredDiskId"] for d in result["disks"] if d["state"] == "usable"
                 ],
-                "restoredVmId": result["vmId"],
+                "restoredVmId": result.get("vmId"),
                 "rtoSeconds": result["rtoSeconds"],
                 "phase": result["phase"],
                 "finishedAt": context.current_utc_datetime.isoformat(),

@@ -4,9 +4,11 @@ Start every disk create at once, watch them with durable timers until each is
 ``Succeeded`` or ``Failed`` (or the deadline passes); in ``vm`` mode then create the NIC and
 the VM with the disks attached. The output says per disk what was made (with Azure's error
 code when it failed), what exists now (``created``), and the RTO: from the request to the
-moment every disk was usable (``vm`` mode: the VM provisioned). Also the building block of
+moment every disk was usable (``vm`` mode: the VM provisioned); ``vmId`` only once a VM
+was made (DESIGN's ``vmId?``). Also the building block of
 drills (``orchestrations/drill.py``) and failovers (``orchestrations/failover.py``);
-``clean_up`` deletes what a plan made, VM first.
+``clean_up`` deletes what a plan made, VM first; ``make_networks`` / ``remove_networks``
+handle a drill's own isolated network.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ import azure.durable_functions as df
 
 from activities.restore import (
     begin_delete_restored,
+    begin_drill_network,
     begin_restore_disk,
     begin_restore_nic,
     begin_restore_vm,
     restored_states,
 )
 from diskdr.naming import format_slot
-from diskdr.restore import RestorePlan, seconds_between
+from diskdr.restore import DrillNetwork, RestorePlan, seconds_between
 from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
@@ -107,7 +110,6 @@ def run_restore(context: df.DurableOrchestrationContext, plan: RestorePlan):
     created: list[str] = []
     result: dict[str, Any] = {
         "runId": plan.run_id,
-        "vmId": None,
         "sourceVmId": plan.vm_id,
         "mode": plan.mode,
         "slot": format_slot(plan.slot),
@@ -190,3 +192,27 @@ def clean_up(context: df.DurableOrchestrationContext, plan: RestorePlan):
         latest = yield from wait_for(context, stage, deadline, gone)
         remaining += [r for r in stage if r not in latest or latest[r] is not None]
     return not remaining, remaining
+
+
+def make_networks(context: df.DurableOrchestrationContext, networks: list[DrillNetwork]):
+    """Create a drill's isolated networks and wait until they are provisioned. A network
+    that failed is not fatal here: the NICs in it fail, and each VM reports that."""
+    if not networks:
+        return
+    deadline = context.current_utc_datetime + RESTORE_DEADLINE
+    yield context.task_all(
+        [context.call_activity(begin_drill_network, n.to_dict()) for n in networks]
+    )
+    yield from wait_for(context, [n.id for n in networks], deadline, provisioned)
+
+
+def remove_networks(context: df.DurableOrchestrationContext, networks: list[DrillNetwork]):
+    """Delete a drill's networks once every VM's cleanup is done (Azure refuses to delete
+    a subnet a NIC still uses): ``[{"id", "cleanedUp"}]``."""
+    if not networks:
+        return []
+    deadline = context.current_utc_datetime + CLEANUP_DEADLINE
+    ids = [n.id for n in networks]
+    yield context.task_all([context.call_activity(begin_delete_restored, i) for i in ids])
+    latest = yield from wait_for(context, ids, deadline, gone)
+    return [{"id": i, "cleanedUp": i in latest and latest[i] is None} for i in ids]

@@ -31,6 +31,7 @@ from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.clock import utc_now
 from diskdr.compliance import (
     STATUS_ORDER,
+    VmCompliance,
     drill_status,
     effective_rpo,
     evaluate_vm,
@@ -255,6 +256,11 @@ def _policy_for(service: Service, request: BackupRequest, vms: list[VmInfo]) -> 
 
 
 # --- GET /api/backups/{instanceId} --------------------------------------------------------
+#: The orchestrations whose instances are backup runs: a cycle (scheduled or on demand) and
+#: a debounced run after a VM change. Another kind's id (a restore, a drill) is a 404 here.
+BACKUP_RUNS = ("backup_cycle", "after_vm_change")
+
+
 @bp.route(route="backups/{instanceId}", methods=["GET"])
 @bp.durable_client_input(client_name="client")
 @telemetry.traced("http.get_backup")
@@ -264,28 +270,7 @@ async def get_backup(
     """Status of a backup run: progress while it runs, the run report when done."""
     instance_id = req.route_params.get("instanceId", "")
     telemetry.annotate_current(run_id=instance_id)
-    try:
-        check_instance_id(instance_id)
-        status = await client.get_status(instance_id)
-    except Exception as error:
-        return error_response(error)
-    if status is None or status.runtime_status is None:
-        return error_response(
-            ApiError(
-                404, "InstanceNotFound", f"no backup run with id {instance_id!r}", "instanceId"
-            )
-        )
-    return json_response(
-        {
-            "instanceId": status.instance_id,
-            "name": status.name,
-            "runtimeStatus": status.runtime_status.value,
-            "createdTime": status.created_time,
-            "lastUpdatedTime": status.last_updated_time,
-            "customStatus": status.custom_status,
-            "output": status.output,
-        }
-    )
+    return await _instance(client, instance_id, BACKUP_RUNS, "backup run")
 
 
 # --- GET /api/recovery-points?vmId=... ------------------------------------------------------
@@ -385,9 +370,19 @@ def compliance_report(
     return {
         "generatedAt": now.isoformat(),
         "summary": summary,
-        "vms": [r.to_dict() for r in sorted(results, key=lambda r: r.vm_id.lower())],
+        "vms": [_shown(r) for r in sorted(results, key=lambda r: r.vm_id.lower())],
         "unprotected": [gap.to_dict() for gap in gaps],
     }
+
+
+def _shown(result: VmCompliance) -> dict[str, Any]:
+    """A VM's compliance as JSON, each region's slot as DESIGN writes slots
+    (``2026-11-25T04:00Z``, :func:`format_slot`), like every other answer."""
+    body = result.to_dict()
+    for region, shown in zip(result.regions, body["regions"], strict=True):
+        if region.slot is not None:
+            shown["slot"] = format_slot(region.slot)
+    return body
 
 
 # --- recovery: restores, drills, failovers ---------------------------------------------------
@@ -401,14 +396,17 @@ async def _start_once(
 
 
 async def _instance(
-    client: df.DurableOrchestrationClient, instance_id: str, name: str, what: str
+    client: df.DurableOrchestrationClient, instance_id: str, names: str | tuple[str, ...], what: str
 ) -> func.HttpResponse:
+    """The status of ``instance_id`` if it is an instance of (one of) ``names``, else 404:
+    one status route never answers for another kind's run."""
     try:
         check_instance_id(instance_id)
         status = await client.get_status(instance_id)
     except Exception as error:
         return error_response(error)
-    if status is None or status.runtime_status is None or status.name != name:
+    kinds = (names,) if isinstance(names, str) else names
+    if status is None or status.runtime_status is None or status.name not in kinds:
         return error_response(
             ApiError(404, "InstanceNotFound", f"no {what} with id {instance_id!r}", "instanceId")
         )
@@ -444,7 +442,11 @@ async def start_restore(
         await _start_once(client, "restore", plan.run_id, plan.to_dict())
     except Exception as error:
         return error_response(error)
-    return accepted_response(req, f"restores/{plan.run_id}", {"id": plan.run_id, **plan.summary()})
+    return accepted_response(
+        req,
+        f"restores/{plan.run_id}",
+        {"id": plan.run_id, "policy": plan.policy, **plan.summary()},
+    )
 
 
 @bp.route(route="restores/{instanceId}", methods=["GET"])
@@ -475,7 +477,9 @@ async def start_drill_now(
     except Exception as error:
         return error_response(error)
     return accepted_response(
-        req, f"drills/{instance_id}", {"id": instance_id, "vms": [p["vmId"] for p in job["plans"]]}
+        req,
+        f"drills/{instance_id}",
+        {"id": instance_id, "policy": policy.name, "vms": [p["vmId"] for p in job["plans"]]},
     )
 
 
@@ -494,7 +498,7 @@ async def start_drill(
         )
     history = await drill_reports(client)
     last = {vm: record.drilled_at for vm, record in last_drills(history).items()}
-    plans, refused = await asyncio.to_thread(
+    plans, refused, networks = await asyncio.to_thread(
         get_restore_steps().plan_drill,
         policy,
         count or policy.drill.sample,
@@ -509,6 +513,7 @@ async def start_drill(
         "trigger": trigger,
         "requestedAt": now.isoformat(),
         "plans": [plan.to_dict() for plan in plans],
+        "networks": [network.to_dict() for network in networks],
         "refused": [
             {**r, "contentCheck": "skipped", "cleanedUp": True, "restoredDiskIds": []}
             for r in refused
@@ -630,7 +635,13 @@ async def start_failover(
     return accepted_response(
         req,
         f"failover/{instance_id}",
-        {"id": instance_id, "dryRun": False, "vms": [p.vm_id for p in plans], "refused": refused},
+        {
+            "id": instance_id,
+            "policy": policy.name,
+            "dryRun": False,
+            "vms": [p.vm_id for p in plans],
+            "refused": refused,
+        },
     )
 
 

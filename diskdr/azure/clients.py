@@ -9,8 +9,11 @@ throttle gauge), and pace requests from ARM's rate-limit headers (:class:`ArmPac
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+import certifi
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HTTPPolicy
@@ -337,8 +341,40 @@ def client_options(settings: Settings) -> dict[str, Any]:
         pacing = pacing_for(settings)
         options["per_retry_policies"] = [PacingPolicy(pacing)]
     if settings.ca_bundle:
-        options["connection_verify"] = settings.ca_bundle
+        options["connection_verify"] = trust_bundle(settings.ca_bundle)
     return options
+
+
+_bundles: dict[str, str] = {}
+_bundles_lock = threading.Lock()
+
+
+def trust_bundle(extra: str) -> str:
+    """A CA file that trusts the public CAs (certifi's bundle, what the SDK trusts by
+    default) *and* ``extra`` (``DISKDR_CA_BUNDLE``: an extra CA, such as the emulator's).
+
+    ``connection_verify`` and ``ssl`` take one file, which replaces the trust store: the
+    two are joined into a file named by a hash of its content in the temp directory,
+    written once (atomically: several workers may start at the same moment) and reused.
+    """
+    with _bundles_lock:
+        found = _bundles.get(extra)
+        if found is not None and os.path.exists(found):
+            return found
+        try:
+            with open(extra, "rb") as added, open(certifi.where(), "rb") as public:
+                content = public.read().rstrip(b"\n") + b"\n" + added.read()
+        except OSError as error:
+            raise ConfigError(f"DISKDR_CA_BUNDLE {extra!r} cannot be read: {error}") from None
+        digest = hashlib.sha256(content).hexdigest()[:16]
+        path = os.path.join(tempfile.gettempdir(), f"diskdr-ca-{digest}.pem")
+        if not os.path.exists(path):
+            handle, partial = tempfile.mkstemp(prefix="diskdr-ca-", suffix=".part")
+            with os.fdopen(handle, "wb") as out:
+                out.write(content)
+            os.replace(partial, path)
+        _bundles[extra] = path
+        return path
 
 
 _pacings: dict[tuple[str, tuple[tuple[str, float, float], ...]], ArmPacing] = {}

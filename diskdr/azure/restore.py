@@ -22,13 +22,20 @@ from typing import Any
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.models import Disk, VirtualMachine, VirtualMachineRunCommand
 from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network.models import NetworkInterface
+from azure.mgmt.network.models import NetworkInterface, VirtualNetwork
 
-from diskdr.azure.clients import Clients, client_options
+from diskdr.azure.clients import Clients, client_options, trust_bundle
 from diskdr.azure.compute import azure_call
 from diskdr.errors import AzureError, ConflictError, ResourceNotFoundError
 from diskdr.naming import parse_resource_id
-from diskdr.restore import TAG_RESTORED_BY, DiskRestore, RestorePlan, SourceDisk, is_made_by
+from diskdr.restore import (
+    TAG_RESTORED_BY,
+    DiskRestore,
+    DrillNetwork,
+    RestorePlan,
+    SourceDisk,
+    is_made_by,
+)
 
 # The api-version DESIGN fixes for Microsoft.Network calls.
 NETWORK_API_VERSION = "2024-05-01"
@@ -44,6 +51,7 @@ class VmFacts:
     size: str
     tags: dict[str, str]
     disks: dict[str, int | None]  # lower-case disk id -> LUN (None: OS disk)
+    nic_ids: tuple[str, ...] = ()  # its network interfaces, the primary one first
 
 
 @dataclass(frozen=True)
@@ -93,6 +101,8 @@ class RestorePort:
             if data_disk.managed_disk and data_disk.managed_disk.id:
                 disks[data_disk.managed_disk.id.lower()] = data_disk.lun
         size = vm.hardware_profile.vm_size if vm.hardware_profile else None
+        nics = (vm.network_profile.network_interfaces if vm.network_profile else None) or []
+        nics = sorted(nics, key=lambda nic: not nic.primary)  # stable: primary first
         return VmFacts(
             vm.id or vm_id,
             vm.name or parts.name,
@@ -100,7 +110,23 @@ class RestorePort:
             str(size or "Standard_D2s_v5"),
             dict(vm.tags or {}),
             disks,
+            tuple(nic.id for nic in nics if nic.id),
         )
+
+    def nic_subnet(self, nic_id: str) -> str | None:
+        """The subnet of a NIC's primary IP configuration; None when the NIC (or a subnet
+        on it) does not exist."""
+        parts = parse_resource_id(nic_id)
+        try:
+            with azure_call(f"get network interface {nic_id}"):
+                nic = self._net(parts.subscription_id).network_interfaces.get(
+                    parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
+                )
+        except ResourceNotFoundError:
+            return None
+        configurations = sorted(nic.ip_configurations or [], key=lambda c: not c.primary)
+        subnets = [c.subnet.id for c in configurations if c.subnet is not None and c.subnet.id]
+        return subnets[0] if subnets else None
 
     def source_disk(self, disk_id: str, lun: int | None) -> SourceDisk | None:
         """What a restored disk keeps of its source; None when the disk is gone."""
@@ -163,7 +189,8 @@ class RestorePort:
         return (network.location or "").lower() if subnet.lower() in names else None
 
     def state(self, resource: str) -> ResourceState | None:
-        """A disk's, VM's or NIC's provisioning state and tags; None when it does not exist."""
+        """A disk's, VM's, NIC's or virtual network's provisioning state and tags; None when
+        it does not exist."""
         parts = parse_resource_id(resource)
         kind = resource.lower().split("/providers/", 1)[1].split("/")[1]
         try:
@@ -182,7 +209,13 @@ class RestorePort:
                         parts.resource_group, parts.name
                     )
                     return ResourceState(_text(vm.provisioning_state), dict(vm.tags or {}))
-                nic = self._net(parts.subscription_id).network_interfaces.get(
+                network = self._net(parts.subscription_id)
+                if kind == "virtualnetworks":
+                    vnet = network.virtual_networks.get(
+                        parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
+                    )
+                    return ResourceState(_text(vnet.provisioning_state), dict(vnet.tags or {}))
+                nic = network.network_interfaces.get(
                     parts.resource_group, parts.name, api_version=NETWORK_API_VERSION
                 )
                 return ResourceState(_text(nic.provisioning_state), dict(nic.tags or {}))
@@ -250,6 +283,36 @@ class RestorePort:
                 polling=False,
             )
 
+    def begin_network(self, network: DrillNetwork) -> None:
+        """Start creating a drill's isolated virtual network with its one subnet (spec
+        example ``VirtualNetworkCreateSubnet.json``, api-version 2024-05-01); one of
+        this install's with the same name is adopted."""
+        existing = self.state(network.id)
+        if existing is not None:
+            self._check_ours(network.id, existing)
+            return
+        body = {
+            "location": network.region,
+            "tags": dict(network.tags),
+            "properties": {
+                "addressSpace": {"addressPrefixes": [network.address_prefix]},
+                "subnets": [
+                    {
+                        "name": network.subnet_name,
+                        "properties": {"addressPrefix": network.address_prefix},
+                    }
+                ],
+            },
+        }
+        with azure_call(f"create virtual network {network.name}"):
+            self._net(network.subscription_id).virtual_networks.begin_create_or_update(
+                network.resource_group,
+                network.name,
+                VirtualNetwork(body),
+                api_version=NETWORK_API_VERSION,
+                polling=False,
+            )
+
     def begin_vm(self, plan: RestorePlan) -> None:
         """Start creating the VM with the restored disks attached at their LUNs."""
         assert plan.vm is not None and plan.vm_resource_id is not None
@@ -311,6 +374,13 @@ class RestorePort:
                 elif kind == "virtualmachines":
                     self._compute(parts.subscription_id).virtual_machines.begin_delete(
                         parts.resource_group, parts.name, polling=False
+                    )
+                elif kind == "virtualnetworks":
+                    self._net(parts.subscription_id).virtual_networks.begin_delete(
+                        parts.resource_group,
+                        parts.name,
+                        api_version=NETWORK_API_VERSION,
+                        polling=False,
                     )
                 else:
                     self._net(parts.subscription_id).network_interfaces.begin_delete(
@@ -396,7 +466,8 @@ class RestorePort:
             f"{self.settings.arm_endpoint.rstrip('/')}/_emulator/content?"
             + urllib.parse.urlencode({"id": resource})
         )
-        context = ssl.create_default_context(cafile=self.settings.ca_bundle or None)
+        extra = self.settings.ca_bundle
+        context = ssl.create_default_context(cafile=trust_bundle(extra) if extra else None)
         with urllib.request.urlopen(url, context=context, timeout=30) as answer:
             return str(json.loads(answer.read())["digest"])
 

@@ -263,3 +263,53 @@ def test_the_command_reads_url_and_key_from_the_environment(run):
         timeout=120,
     )
     assert done.returncode == 2 and "DISKDR_URL" in done.stderr
+
+
+# --- --url/--key before the command (DESIGN: diskdr [--url URL] [--key KEY] status ID) ------
+def test_url_and_key_work_before_the_command_and_after_it_wins(run, capsys):
+    host = run.twin.host
+    assert host is not None
+    cycle = run.cycle_id(run.slots[0])
+    code = main(["--url", host.url, "--key", host.function_key, "status", cycle, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1, err  # the slot's run PartiallyFailed (vm-c3)
+    assert json.loads(out)["output"]["phase"] == "PartiallyFailed"
+    # Both given: the command's own value wins (a wrong key before, the right one after).
+    code = main(["--url", host.url, "--key", "wrong", "compliance", "--key", host.function_key])
+    assert code == 0, capsys.readouterr().err
+    code = main(["--url", host.url, "--key", host.function_key, "compliance", "--key", "wrong"])
+    assert code == 2 and "function key is wrong" in capsys.readouterr().err
+
+
+def test_a_status_of_another_kind_of_run_is_404_with_the_json_error(run):
+    # GET /api/backups/{id} answers for backup runs only, with "id" as the other routes.
+    status, body = run.twin.http("GET", f"/api/backups/{run.cycle_id(run.slots[0])}")
+    assert status == 200 and body["id"] == body["instanceId"] == run.cycle_id(run.slots[0])
+    status, accepted = run.twin.http("POST", "/api/backups", {"vmIds": [vm_id("vm-c1")]})
+    assert status == 202, accepted
+    for route in ("restores", "drills", "failover"):
+        status, body = run.twin.http("GET", f"/api/{route}/{accepted['id']}")
+        assert status == 404 and body["error"]["code"] == "InstanceNotFound", (route, body)
+
+
+def test_drill_vms_must_be_a_positive_number(capsys):
+    assert main(["drill", "e2e", "--vms", "0", "--url", "http://127.0.0.1:9"]) == 2
+    assert "expected an integer > 0" in capsys.readouterr().err
+
+
+# --- Skipped: nothing attempted for a reason that is not a fault ----------------------------
+def test_a_restore_point_within_azure_spacing_is_skipped_with_its_reason(run, capsys):
+    # Policy rp takes crash-consistent VM restore points: Azure wants them 1 h apart.
+    body = {"vmIds": [vm_id("vm-c1")], "policy": "rp"}
+    status, first = run.twin.http("POST", "/api/backups", body)
+    assert status == 202, first
+    assert run.wait_report(first["id"])["phase"] == "Completed"
+    status, second = run.twin.http("POST", "/api/backups", body)
+    assert status == 202 and second["id"] != first["id"], second  # a later minute's slot
+    report = run.wait_report(second["id"])
+    assert report["phase"] == "Skipped", report
+    assert "1 h apart" in report["reason"] and "vm-c1" in report["reason"], report
+    summary = report["summary"]
+    assert summary["failed"] == 0 and summary["skipped"] == summary["disks"] > 0, summary
+    code, out, _ = diskdr(run, capsys, "status", second["id"])
+    assert code == 0 and "Skipped" in out, out  # not a failure: exit 0, no alert

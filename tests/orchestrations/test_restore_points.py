@@ -167,7 +167,10 @@ def test_a_copy_waits_while_azures_copies_per_hour_are_used_up():
 
 def test_a_copy_behind_another_of_the_vm_waits_and_a_superseded_one_is_noted():
     azure = FakeRestorePoints(copy_steps={"web": ["busy", "busy", "start"]})
-    outcome, _ = protect(azure)
+    outcome, context = protect(azure)
+    # Each wait ended a generation of the copy (continue_as_new): one timer in each.
+    child = context.children[f"{INSTANCE}:copy:rp"]
+    assert child.generations >= 3 and len(child.timers) <= child.generations
     assert outcome.replicated and azure.copy_calls["web"] == 3
     skipped = FakeRestorePoints(copy_steps={"web": ["superseded"]})
     outcome, _ = protect(skipped)

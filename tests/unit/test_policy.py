@@ -367,3 +367,15 @@ def test_unreadable_file():
     (issue,) = raised.value.issues
     assert issue.line is None
     assert str(issue).endswith("missing.yaml: cannot read: No such file or directory")
+
+
+def test_validate_reports_field_errors_and_cross_field_rules_at_once(capsys):
+    # A policy with a field error still gets the spacing and drill-needs-replicate rules.
+    from diskdr.cli import main
+
+    assert main(["validate", str(DATA / "broken-mixed.yaml")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert any("must be at least 3h apart" in line for line in lines), lines
+    assert any("must also have replicate" in line for line in lines), lines
+    assert any("retention.last: expected an integer >= 0" in line for line in lines), lines
+    assert any("rpo: expected an ISO 8601 duration" in line for line in lines), lines

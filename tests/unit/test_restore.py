@@ -232,12 +232,11 @@ SUBNET = (
 @pytest.mark.parametrize(
     ("drill", "complaint"),
     [
-        ('verifyScript: "exit 0"', "subnetId"),
         (f'verifyScript: "  ", subnetId: "{SUBNET}"', "verifyScript"),
         ('verifyScript: "exit 0", subnetId: "/subscriptions/x/subnets/apps"', "subnet id"),
     ],
 )
-def test_a_verify_script_needs_a_subnet_for_its_drill_vm(drill: str, complaint: str) -> None:
+def test_a_drill_subnet_must_be_a_subnet_id(drill: str, complaint: str) -> None:
     with pytest.raises(Exception) as refused:
         parse_policy_text(DRILL_POLICY % drill, "p.yaml")
     assert "p.yaml:9: policies[0].drill" in str(refused.value)
@@ -247,12 +246,19 @@ def test_a_verify_script_needs_a_subnet_for_its_drill_vm(drill: str, complaint: 
     assert drill_block is not None and drill_block.subnet_id == SUBNET
 
 
+def test_a_verify_script_alone_is_valid_the_drill_makes_its_network() -> None:
+    # DESIGN: drill: {schedule, resourceGroup, sample: N, verifyScript?}; subnetId optional.
+    policies = parse_policy_text(DRILL_POLICY % 'verifyScript: "exit 0"', "p.yaml")
+    drill_block = policies.policies[0].drill
+    assert drill_block is not None and drill_block.verify_script == "exit 0"
+    assert drill_block.subnet_id is None
+
+
 @pytest.mark.parametrize(
     ("body", "target"),
     [
         (b'{"vmId": "nope", "resourceGroup": "rg"}', "vmId"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "slot": "2026-01-01T00:00:30Z"}', "slot"),
-        (b'{"vmId": "%s", "resourceGroup": "rg", "mode": "vm"}', "subnetId"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "region": "mars"}', "region"),
         (b'{"vmId": "%s", "resourceGroup": "rg", "colour": 1}', "colour"),
         (b'{"vmId": "%s"}', "resourceGroup"),
