@@ -43,6 +43,7 @@ from diskdr.backup import (
 from diskdr.inventory import VmInfo
 from diskdr.report import run_event, run_report
 from diskdr.restore_points import uses_restore_points
+from orchestrations.correlation import correlated
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.restore_points import take_restore_points
@@ -59,6 +60,7 @@ def vm_key(vm_id: str) -> str:
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def backup_cycle(context: df.DurableOrchestrationContext):
     job = CycleJob.from_dict(context.get_input())
     started = context.current_utc_datetime
@@ -150,6 +152,7 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def take_batch(context: df.DurableOrchestrationContext):
     """One batch of backup_cycle's take phase: every disk's point of its VMs at once.
 
@@ -231,6 +234,7 @@ LANE_VMS_PER_EXECUTION = 10
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def protect_lane(context: df.DurableOrchestrationContext):
     """One lane of backup_cycle's complete phase: takes a VM from the cycle's vm_queue,
     runs its protect_vm, hands in its answer with the call that takes the next VM, until
