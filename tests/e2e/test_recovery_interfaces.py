@@ -215,6 +215,17 @@ def test_compliance_shows_region_slots_as_design_writes_them(run):
     assert slots and all(SLOT_TEXT.match(slot) for slot in slots), slots
 
 
+def test_run_reports_and_recovery_points_show_slots_as_design_writes_them(run):
+    status, body = call(run, "GET", f"/api/backups/{run.cycle_id(run.slots[0])}")
+    assert status == 200, body
+    report = body["output"]
+    assert SLOT_TEXT.match(report["slot"]) and report["vms"], report
+    assert all(vm_entry["slot"] == report["slot"] for vm_entry in report["vms"]), report["vms"]
+    status, listing = call(run, "GET", f"/api/recovery-points?vmId={vm_id('vm-i1')}")
+    assert status == 200 and listing["points"], listing
+    assert all(point["slot"] == report["slot"] for point in listing["points"]), listing
+
+
 # --- target resource groups must exist ------------------------------------------------------
 def test_failover_and_drill_refuse_a_missing_resource_group_up_front(run, capsys):
     for dry_run in (True, False):
