@@ -19,6 +19,7 @@ bp = df.Blueprint()
 
 
 @bp.activity_trigger(input_name="job")
+@telemetry.correlated
 def take_point(job: dict[str, Any]) -> dict[str, Any]:
     """Create (or adopt) one disk's incremental snapshot for its slot -> DiskOutcome."""
     point_job = PointJob.from_dict(job)
@@ -72,6 +73,7 @@ def read(point_ids: list[str]) -> dict[str, RecoveryPoint | None]:
 
 
 @bp.activity_trigger(input_name="job")
+@telemetry.correlated
 def start_copy(job: dict[str, Any]) -> dict[str, Any]:
     """Start (or adopt) the CopyStart of one point into the secondary region."""
     copy_job = CopyJob.from_dict(job)

@@ -32,12 +32,14 @@ def plan_prune(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="point_ids")
+@telemetry.traced("recheck_prune")
 def recheck_prune(point_ids: list[str]) -> dict[str, str]:
     """Of these primary points, the ones a copy reads or bases on now -> the reason."""
     return get_service().prune_recheck(point_ids)
 
 
 @bp.activity_trigger(input_name="point_id")
+@telemetry.correlated
 def delete_point(point_id: str) -> dict[str, Any]:
     """Delete one of our points (refused for anything not ours)."""
     with telemetry.span("diskdr.delete_point", point=point_id) as span, audit.recording() as writes:

@@ -60,6 +60,19 @@ class FunctionTimeoutError(Exception):
     """An activity ran past host.json ``functionTimeout`` (the host's FunctionTimeoutException)."""
 
 
+def activity_trigger_metadata(item: WorkItem, parameter: str) -> dict[str, meta.Datum]:
+    """The binding data the Durable extension gives an activity trigger
+    (``ActivityTriggerAttributeBindingProvider.cs``, ``BindAsync``: ``instanceId``, the
+    parameter's name, ``data``), as the worker passes it: to the trigger's converter only,
+    which ignores it (docs/devhost.md, "Triggers")."""
+    data = meta.Datum(type="json", value=item.input or "null")
+    return {
+        "instanceId": meta.Datum(type="string", value=item.instance_id),
+        parameter: data,
+        "data": data,
+    }
+
+
 class ManagementError(Exception):
     """A management call the host refuses; carries the HTTP status it answers with."""
 
@@ -1184,7 +1197,8 @@ class Engine:
                 if spec is None:
                     raise LookupError(f"The activity function '{item.name}' does not exist.")
                 value = df_converters.ActivityTriggerConverter.decode(
-                    meta.Datum(type="json", value=item.input or "null"), trigger_metadata=None
+                    meta.Datum(type="json", value=item.input or "null"),
+                    trigger_metadata=activity_trigger_metadata(item, spec.trigger_param),
                 )
                 result = await self._invoke_activity(spec, value, item)
                 now_record = event(

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 from diskdr.inventory import VmInfo
 from diskdr.model import JsonModel, RecoveryPoint
@@ -64,6 +65,7 @@ class DrillRecord:
     passed: bool
     drill_id: str
     content_check: str | None
+    failure: str | None = None  # what failed, when it did (see :func:`drill_failure`)
 
 
 @dataclass(frozen=True)
@@ -202,19 +204,47 @@ def last_drills(reports: Iterable[tuple[str, dict]]) -> dict[str, DrillRecord]:
             when = vm.get("drilledAt")
             if not vm.get("vmId") or not when:
                 continue
+            failure = drill_failure(vm)
             record = DrillRecord(
                 vm_id=vm["vmId"],
                 drilled_at=datetime.fromisoformat(when),
-                passed=not vm.get("error")
-                and vm.get("contentCheck") != "failed"
-                and bool(vm.get("cleanedUp")),
+                passed=failure is None,
                 drill_id=drill_id,
                 content_check=vm.get("contentCheck"),
+                failure=failure,
             )
             key = vm["vmId"].lower()
             if key not in newest or newest[key].drilled_at < record.drilled_at:
                 newest[key] = record
     return newest
+
+
+def drill_failure(vm: Mapping[str, Any]) -> str | None:
+    """What failed in one VM's drill entry, in words an operator acts on (None: it passed).
+
+    The restore's error (Azure's code and message), then a failed content check (with the
+    verify script's exit code when it ran), then a cleanup that left resources behind.
+    """
+    error = vm.get("error")
+    if error:
+        return f"restore failed: {error.get('code') or 'Error'}: {error.get('message', '')}".strip()
+    if vm.get("contentCheck") == "failed":
+        script = vm.get("verifyScript") or {}
+        if script:
+            return f"content check failed (verify script exit code {script.get('exitCode')})"
+        return "content check failed"
+    if not vm.get("cleanedUp"):
+        return f"cleanup left resources behind: {', '.join(vm.get('leftBehind') or []) or '?'}"
+    return None
+
+
+def failed_drills(last: Mapping[str, DrillRecord]) -> dict[str, str]:
+    """Lower-case VM id -> what failed in its last drill, for :func:`find_unprotected`."""
+    return {
+        vm: f"drill {record.drill_id}: {record.failure}"
+        for vm, record in last.items()
+        if record.failure is not None
+    }
 
 
 # --- what is not protected ------------------------------------------------------------------
@@ -258,7 +288,7 @@ def find_unprotected(
 
     ``policy_for``: the policy that selects a VM (None: none does); ``protected``: the VM
     with only the disks its policy protects; ``failed_drills``: lower-case VM id → what
-    failed in its last drill (empty until drills report here).
+    failed in its last drill (:func:`failed_drills`).
     """
     newest: dict[str, RecoveryPoint] = {}
     usable: set[str] = set()

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from diskdr.audit import AzureWrite
 from diskdr.backup import DiskOutcome, Failure, NewestCopy, PolicyRef
 from diskdr.errors import PointTagsError
 from diskdr.inventory import DiskInfo, VmInfo
@@ -619,6 +620,7 @@ class RestorePointTake(JsonModel):
     restore_point: VmRestorePoint | None = None
     error: Failure | None = None
     not_before: datetime | None = None  # Azure's limits allow a create from then on
+    writes: tuple[AzureWrite, ...] = ()  # the audit trail: each Azure write, as answered
 
     @property
     def retry_later(self) -> bool:
@@ -710,17 +712,36 @@ def disk_outcomes(
     error: Failure | None = None,
     *,
     final: bool = False,
+    writes: Iterable[AzureWrite] = (),
 ) -> list[DiskOutcome]:
     """One outcome per protected disk of ``vm`` from its restore point, or from the error
     that kept it from being taken. ``final``: the waiting is over, so a disk whose point is
     not usable yet missed the group deadline. A point Azure made file-system consistent is
-    the policy's point all the same, with a note saying so."""
+    the policy's point all the same, with a note saying so. ``writes``: the VM's audit trail
+    so far."""
     outcomes = [_disk_outcome(disk, restore_point, error, final) for disk in vm.disks]
-    if restore_point is None or restore_point.consistency_mode != FILE_SYSTEM_CONSISTENT:
-        return outcomes
-    return [
-        replace(o, note=FILE_SYSTEM_CONSISTENT_NOTE) if o.point is not None else o for o in outcomes
-    ]
+    if restore_point is not None and restore_point.consistency_mode == FILE_SYSTEM_CONSISTENT:
+        outcomes = [
+            replace(o, note=FILE_SYSTEM_CONSISTENT_NOTE) if o.point is not None else o
+            for o in outcomes
+        ]
+    return with_writes(outcomes, writes)
+
+
+def with_writes(outcomes: Sequence[DiskOutcome], writes: Iterable[AzureWrite]) -> list[DiskOutcome]:
+    """The outcomes with more of the VM's Azure writes. A restore point's writes are the
+    VM's, not one disk's: the first disk's outcome carries them (the run report lists each
+    write once, whichever disk holds it)."""
+    added = tuple(writes)
+    if not outcomes or not added:
+        return list(outcomes)
+    first = outcomes[0]
+    return [replace(first, writes=first.writes + added), *outcomes[1:]]
+
+
+def writes_of(outcomes: Iterable[DiskOutcome]) -> tuple[AzureWrite, ...]:
+    """The audit trail the outcomes carry."""
+    return tuple(write for outcome in outcomes for write in outcome.writes)
 
 
 def _disk_outcome(
@@ -763,7 +784,7 @@ def _deadline(name: str, state: str) -> Failure:
 
 def with_copy(outcomes: Sequence[DiskOutcome], copied: Mapping[str, Any]) -> list[DiskOutcome]:
     """The outcomes with the result of their restore point's copy: each usable disk gets
-    its disk's replica point, and the copy's error or note."""
+    its disk's replica point, and the copy's error or note; the copy's writes are added."""
     replica = VmRestorePoint.from_dict(copied["replica"]) if copied.get("replica") else None
     error = Failure.from_dict(copied["error"]) if copied.get("error") else None
     note = copied.get("note")
@@ -783,7 +804,8 @@ def with_copy(outcomes: Sequence[DiskOutcome], copied: Mapping[str, Any]) -> lis
         updated.append(
             replace(outcome, replica=replica_point, replica_error=replica_error, replica_note=note)
         )
-    return updated
+    copy_writes = (AzureWrite.from_dict(write) for write in copied.get("writes", ()))
+    return with_writes(updated, copy_writes)
 
 
 def restore_point_id_of(outcomes: Iterable[DiskOutcome]) -> str | None:

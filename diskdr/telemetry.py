@@ -6,8 +6,12 @@ repeat them). Each carries what it is about (``diskdr.policy``, ``diskdr.slot``,
 ``diskdr.vm``, ``diskdr.disk``, ``diskdr.point``, ``diskdr.region``), Azure's
 ``azure.request_id`` and ``error.type`` (Azure's error code) when Azure answered, and
 ``diskdr.run_id``, the run's instance id (a sub-orchestration's id starts with it), as the
-key that correlates everything of one run. Without a configured provider the API is a
-no-op, so tests install the SDK's in-memory exporters and the app installs Azure Monitor.
+key that correlates everything of one run, with ``diskdr.instance_id``, the orchestration
+that called the activity. Orchestrations send their instance id in the activity's input
+(:func:`with_caller`; the Python worker does not hand an activity the ``instanceId`` the
+Durable extension binds, see docs/operations.md) and :func:`correlated` takes it out again.
+Without a configured provider the API is a no-op, so tests install the SDK's in-memory
+exporters and the app installs Azure Monitor.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -62,6 +67,66 @@ def run_id(instance_id: str | None) -> str | None:
     return run_of(instance_id) if instance_id else None
 
 
+# --- the run an activity works for ----------------------------------------------------------
+CALLER = "callerInstanceId"
+PAYLOAD = "activityInput"
+_caller: ContextVar[str | None] = ContextVar("diskdr_caller", default=None)
+
+
+def with_caller(instance_id: str, payload: Any) -> dict[str, Any]:
+    """An activity's input as an orchestration sends it: the payload and its own instance id."""
+    return {CALLER: instance_id, PAYLOAD: payload}
+
+
+def caller_of(value: Any) -> tuple[str | None, Any]:
+    """``(caller instance id, payload)`` of an activity's input (no caller: sent as is)."""
+    if isinstance(value, Mapping) and set(value) == {CALLER, PAYLOAD}:
+        return value[CALLER], value[PAYLOAD]
+    return None, value
+
+
+def _with_payload(args: tuple, kwargs: dict) -> tuple[tuple, dict, str | None]:
+    """The call's arguments with its first one (the trigger's input) unwrapped."""
+    if args:
+        caller, payload = caller_of(args[0])
+        return (payload, *args[1:]), kwargs, caller
+    if kwargs:
+        name = next(iter(kwargs))
+        caller, payload = caller_of(kwargs[name])
+        return args, {**kwargs, name: payload}, caller
+    return args, kwargs, None
+
+
+def correlated(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate an activity (sync or async) whose input may carry its caller's instance id
+    (:func:`with_caller`): the function gets the payload, and every span made while it runs
+    carries ``diskdr.run_id`` and ``diskdr.instance_id``. Put it under the Functions
+    decorators (it keeps the signature)."""
+    if inspect.iscoroutinefunction(function):
+
+        @functools.wraps(function)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            args, kwargs, caller = _with_payload(args, kwargs)
+            token = _caller.set(caller)
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                _caller.reset(token)
+
+        return run_async
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        args, kwargs, caller = _with_payload(args, kwargs)
+        token = _caller.set(caller)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _caller.reset(token)
+
+    return run
+
+
 def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
     """``diskdr.<name>`` attributes of the given values that are set (Azure's own names kept)."""
     out: dict[str, Any] = {}
@@ -75,10 +140,13 @@ def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[Span]:
-    """A span of an activity or a trigger; an exception marks it failed (and propagates)."""
+    """A span of an activity or a trigger; an exception marks it failed (and propagates).
+    Inside a :func:`correlated` activity it carries the run's and the caller's instance ids."""
+    caller = _caller.get()
+    correlation = {"run_id": run_id(caller), "instance_id": caller}
     tracer = trace.get_tracer(SCOPE)
     with tracer.start_as_current_span(
-        name, attributes=_attributes(attributes), record_exception=True
+        name, attributes=_attributes({**correlation, **attributes}), record_exception=True
     ) as current:
         yield current
 
@@ -293,7 +361,8 @@ def traced(
     """Decorate a function (sync or async) to run in a span ``diskdr.<name>`` whose attributes
     come from its first argument (:func:`input_attributes`); an ``error`` in a dict result
     marks the span failed; ``subject`` names what a string input is (a point, a policy...).
-    Put it under the Functions decorators (it keeps the signature)."""
+    An activity's caller is taken out of its input (:func:`correlated`). Put it under the
+    Functions decorators (it keeps the signature)."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
         def attributes(args: tuple, kwargs: dict) -> dict[str, Any]:
@@ -309,7 +378,7 @@ def traced(
                     _result_attributes(current, result)
                     return result
 
-            return run_async
+            return correlated(run_async)
 
         @functools.wraps(function)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -318,6 +387,6 @@ def traced(
                 _result_attributes(current, result)
                 return result
 
-        return run
+        return correlated(run)
 
     return decorate

@@ -15,11 +15,13 @@ from activities.inventory import describe_vm
 from diskdr.backup import CycleJob, PolicyRef, RunOptions
 from diskdr.inventory import VmInfo
 from orchestrations.backup_cycle import backup_cycle
+from orchestrations.correlation import correlated
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def after_vm_change(context: df.DurableOrchestrationContext):
     request = context.get_input()
     not_before = datetime.fromisoformat(request["notBefore"])

@@ -39,6 +39,7 @@ from diskdr.backup import (
 from diskdr.inventory import VmInfo
 from diskdr.report import run_event, run_report
 from diskdr.restore_points import uses_restore_points
+from orchestrations.correlation import correlated
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.restore_points import take_restore_points
@@ -54,6 +55,7 @@ def vm_key(vm_id: str) -> str:
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def backup_cycle(context: df.DurableOrchestrationContext):
     job = CycleJob.from_dict(context.get_input())
     started = context.current_utc_datetime
@@ -145,6 +147,7 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def take_batch(context: df.DurableOrchestrationContext):
     """One batch of backup_cycle's take phase: every disk's point of its VMs at once.
 
@@ -214,6 +217,7 @@ def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status:
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def protect_lane(context: df.DurableOrchestrationContext):
     """One lane of backup_cycle's complete phase: protect_vm for each of its VMs in turn.
 

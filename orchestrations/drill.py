@@ -20,6 +20,7 @@ import azure.durable_functions as df
 from activities.restore import begin_verify_script, check_restored_content, verify_script_state
 from diskdr.naming import format_slot
 from diskdr.restore import DrillNetwork, RestorePlan
+from orchestrations.correlation import correlated
 from orchestrations.restore import clean_up, make_networks, remove_networks, run_restore
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
@@ -32,6 +33,7 @@ SCRIPT_ENDED = ("Succeeded", "Failed", "TimedOut", "Canceled", "Missing")
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def drill(context: df.DurableOrchestrationContext):
     job = context.get_input()
     plans = job.get("plans") or []
@@ -74,6 +76,7 @@ def drill(context: df.DurableOrchestrationContext):
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def drill_vm(context: df.DurableOrchestrationContext):
     plan = RestorePlan.from_dict(context.get_input())
     report: dict[str, Any] = {

@@ -12,12 +12,14 @@ import azure.durable_functions as df
 
 from diskdr.naming import format_slot
 from diskdr.restore import RestorePlan, seconds_between, waves
+from orchestrations.correlation import correlated
 from orchestrations.restore import restore
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def failover(context: df.DurableOrchestrationContext):
     job = context.get_input()
     plans = [RestorePlan.from_dict(p) for p in job["plans"]]

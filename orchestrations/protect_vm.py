@@ -28,6 +28,7 @@ from diskdr.backup import (
 )
 from diskdr.model import RecoveryPoint
 from diskdr.restore_points import uses_restore_points
+from orchestrations.correlation import correlated
 from orchestrations.replicate_point import replicate_point
 from orchestrations.restore_points import protect_with_restore_point
 from orchestrations.taking import take_points
@@ -37,6 +38,7 @@ bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def protect_vm(context: df.DurableOrchestrationContext):
     job = ProtectJob.from_dict(context.get_input())
     if uses_restore_points(job.policy):

@@ -12,8 +12,8 @@ delete is reported and the point stays listed, so the next run tries again. With
 The plan itself (every item with its reasons) is kept once, in the ``plan_prune``
 activity's log; the activity answers a digest (counts, the first ``SHOWN`` items, and the
 removed items' ids, units and disks to act on). The output carries the digest without the
-act list, and counts plus the first ``SHOWN`` of ``deleted``, ``failed`` and ``skipped``
-(docs/retention.md, "Where the plan is kept").
+act list, and counts plus the first ``SHOWN`` of ``deleted``, ``failed``, ``skipped`` and
+``writes`` (the deletes' audit trail) (docs/retention.md, "Where the plan is kept").
 """
 
 import azure.durable_functions as df
@@ -22,6 +22,7 @@ from activities.prune import delete_point, plan_prune, recheck_prune
 from diskdr.naming import parse_resource_id
 from diskdr.prune import SHOWN
 from orchestrations.copy_gate import gate_entity
+from orchestrations.correlation import correlated
 
 bp = df.Blueprint()
 
@@ -29,6 +30,7 @@ DELETE_BATCH = 20
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def prune_policy(context: df.DurableOrchestrationContext):
     request = context.get_input()
     dry_run = bool(request.get("dryRun"))
@@ -46,6 +48,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
     deleted: list[str] = []
     failed: list[dict] = []
     skipped: list[dict] = []
+    writes: list[dict] = []  # the audit trail of the deletes sent
     if not dry_run:
         units: dict[str, list[dict]] = {}  # what to delete -> the plan's items it removes
         for item in act:
@@ -68,6 +71,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
                 [context.call_activity(delete_point, u) for u in to_delete]
             )
             for unit, result in zip(to_delete, results, strict=True):
+                writes.extend(result.get("writes", []))
                 ids = [item["id"] for item in units[unit]]
                 if result.get("error"):
                     failed.append(result if ids == [unit] else {**result, "points": ids})
@@ -80,6 +84,7 @@ def prune_policy(context: df.DurableOrchestrationContext):
         "deleted": deleted[:SHOWN],
         "failed": failed[:SHOWN],
         "skipped": skipped[:SHOWN],
+        "writes": writes[:SHOWN],
     }
 
 

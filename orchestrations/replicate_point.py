@@ -33,12 +33,14 @@ from orchestrations.copy_gate import (
     under_lease,
     watch_entity,
 )
+from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, Carried, carried_of, continue_after, sleep_until
 
 bp = df.Blueprint()
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def replicate_point(context: df.DurableOrchestrationContext):
     """Input ``{"copy": CopyJob, "maxCopies", "deadlineSeconds"}`` (+ ``carried`` in later
     generations); output the outcome with ``writes``, the CopyStarts sent."""

@@ -37,6 +37,7 @@ from diskdr.restore_points import (
     record_copy,
 )
 from orchestrations.copy_gate import LEASE_TTL, Lease, gate_entity, under_lease
+from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, Carried, carried_of, continue_after, sleep_until
 
 bp = df.Blueprint()
@@ -86,6 +87,7 @@ def restore_point_copies(context: df.DurableEntityContext) -> None:
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def replicate_restore_point(context: df.DurableOrchestrationContext):
     """Input ``{"copy": RestorePointCopyJob, "maxCopies", "deadlineSeconds"}`` (+ ``carried``
     in later generations); output the outcome."""
@@ -111,12 +113,17 @@ def replicate_restore_point(context: df.DurableOrchestrationContext):
 
 
 def outcome(
-    replica: VmRestorePoint | None = None, error: Failure | None = None, note: str | None = None
+    carried: Carried,
+    replica: VmRestorePoint | None = None,
+    error: Failure | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
+    """The copy's outcome, with the audit trail of the copy's writes (``writes``)."""
     return {
         "replica": replica.to_dict() if replica else None,
         "error": error.to_dict() if error else None,
         "note": note,
+        "writes": list(carried.writes),
     }
 
 
@@ -132,13 +139,14 @@ def start_and_watch(context, request, job: RestorePointCopyJob, lease: Lease, ca
         newest = (state or {}).get("newest")
         job = replace(job, newest_copy=NewestCopy.from_dict(newest) if newest else None)
         step = yield context.call_activity(start_restore_point_copy, job.to_dict())
+        carried = replace(carried, writes=carried.writes + tuple(step.get("writes", [])))
         error = Failure.from_dict(step["error"]) if step.get("error") else None
         if step.get("notBefore"):
             not_before = datetime.fromisoformat(step["notBefore"])
         elif error is not None and not error.transient:
-            return outcome(error=error)
+            return outcome(carried, error=error)
         elif step["action"] == "superseded":
-            return outcome(note=step.get("note"))
+            return outcome(carried, note=step.get("note"))
         elif step["action"] != "busy" and error is None:
             return (yield from started(context, request, job, lease, carried, step))
     # Azure's copies per hour are used up, another copy of this VM is still crossing
@@ -147,7 +155,8 @@ def start_and_watch(context, request, job: RestorePointCopyJob, lease: Lease, ca
         not_before and not_before > carried.deadline
     ):
         return outcome(
-            error=error or Failure("the copy could not start before the deadline", "CopyBusy")
+            carried,
+            error=error or Failure("the copy could not start before the deadline", "CopyBusy"),
         )
     fire_at = limits_allow(context, not_before) if not_before is not None else None
     yield from continue_after(context, request, carried, fire_at)
@@ -181,6 +190,7 @@ def watch(context, request, lease: Lease, carried: Carried, replica: VmRestorePo
         )
         if context.current_utc_datetime >= carried.deadline:
             return outcome(
+                carried,
                 replica=replica,
                 error=Failure("the copy did not finish before the deadline", code="CopyTimeout"),
             )
@@ -191,7 +201,7 @@ def watch(context, request, lease: Lease, carried: Carried, replica: VmRestorePo
         if read["known"]:  # else the read failed transiently: ask again later
             if read["restorePoint"] is None:
                 vanished = Failure("the replica vanished while copying", code="NotFound")
-                return outcome(error=vanished)
+                return outcome(carried, error=vanished)
             replica = VmRestorePoint.from_dict(read["restorePoint"])
         if replica.state not in ("usable", "failed"):
             carried = replace(carried.backed_off(), replica=replica.to_dict())
@@ -199,7 +209,8 @@ def watch(context, request, lease: Lease, carried: Carried, replica: VmRestorePo
             return None
     if replica.state == "failed":
         return outcome(
+            carried,
             replica=replica,
             error=Failure("the cross-region copy failed", code=replica.error_code),
         )
-    return outcome(replica=replica)
+    return outcome(carried, replica=replica)

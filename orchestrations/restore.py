@@ -29,6 +29,7 @@ from activities.restore import (
 )
 from diskdr.naming import format_slot
 from diskdr.restore import DrillNetwork, RestorePlan, seconds_between
+from orchestrations.correlation import correlated
 from orchestrations.waiting import FIRST_DELAY, next_delay, sleep_until
 
 bp = df.Blueprint()
@@ -42,6 +43,7 @@ ENDED = ("succeeded", "failed", "canceled")
 
 
 @bp.orchestration_trigger(context_name="context")
+@correlated
 def restore(context: df.DurableOrchestrationContext):
     plan = RestorePlan.from_dict(context.get_input())
     return (yield from run_restore(context, plan))

@@ -14,10 +14,12 @@ Generators only: no I/O, time only from the context.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from activities.restore_points import restore_point_state, take_restore_point
+from diskdr.audit import AzureWrite
 from diskdr.backup import (
     CycleJob,
     DiskOutcome,
@@ -37,6 +39,8 @@ from diskdr.restore_points import (
     restore_point_id_of,
     restore_point_job,
     with_copy,
+    with_writes,
+    writes_of,
 )
 from orchestrations.replicate_restore_point import limits_allow, replicate_restore_point
 from orchestrations.taking import ACTIVITY_RETRY, TRANSIENT_ATTEMPTS, task_all_settled
@@ -51,19 +55,24 @@ def protect_with_restore_point(context, job: ProtectJob):
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
     restore_point_id = None
     try:
-        if job.taken is not None:
+        if job.taken is not None and not _in_flight(job.taken):
             outcomes = list(job.taken)
             restore_point_id = restore_point_id_of(outcomes)
         else:
             context.set_custom_status(progress("restore-point", outcomes))
             wait = job.trigger == "schedule"
             take = yield from take_with_limits(context, rp_job, deadline, wait)
-            outcomes = disk_outcomes(job.vm, take.restore_point, take.error)
+            writes = writes_of(job.taken or ()) + take.writes  # the cycle's take, if any
+            outcomes = disk_outcomes(job.vm, take.restore_point, take.error, writes=writes)
             restore_point_id = take.restore_point.id if take.restore_point else None
         if restore_point_id is not None and any(_unsettled(o) for o in outcomes):
             context.set_custom_status(progress("waiting", outcomes))
             known, latest = yield from wait_for_restore_point(context, restore_point_id, deadline)
-            outcomes = disk_outcomes(job.vm, latest, final=True) if known else _late(outcomes)
+            outcomes = (
+                disk_outcomes(job.vm, latest, final=True, writes=writes_of(outcomes))
+                if known
+                else _late(outcomes)
+            )
 
         sources = [o.point for o in outcomes if o.point is not None]
         if job.policy.replicates and sources and all(p.state == "usable" for p in sources):
@@ -96,14 +105,18 @@ def protect_with_restore_point(context, job: ProtectJob):
 def take_with_limits(context, job: RestorePointJob, deadline: datetime, wait: bool):
     """Take the restore point; while Azure's limits refuse it, wait (``wait``: a scheduled
     run) on a durable timer until it is allowed, within the deadline. Transient failures
-    are asked for again with backoff, as for snapshots."""
+    are asked for again with backoff, as for snapshots. The take returned carries the
+    writes of every attempt (the audit trail)."""
     delay = FIRST_DELAY
     attempts = 0
+    writes: tuple[AzureWrite, ...] = ()
     while True:
         raw = yield context.call_activity_with_retry(
             take_restore_point, ACTIVITY_RETRY, job.to_dict()
         )
         take = RestorePointTake.from_dict(raw)
+        writes += take.writes
+        take = replace(take, writes=writes)
         if take.not_before is not None:
             if not wait or take.not_before > deadline:
                 return take
@@ -146,7 +159,9 @@ def wait_for_restore_point(context, restore_point_id: str, deadline: datetime):
 def take_restore_points(context, job: CycleJob, vms: list[VmInfo], status: dict):
     """backup_cycle's take phase for a restore point policy: every VM's restore point, a
     batch of VMs at a time. ``{vm id: outcomes}``; a VM refused for now (Azure's limits,
-    throttling) or whose batch failed is absent, so its protect_vm asks again (and waits)."""
+    throttling) or whose batch failed is absent, so its protect_vm asks again (and waits).
+    A restore point still being made is in flight (no point, no error per disk, with the
+    take's writes): protect_vm adopts it (its disk restore points are listed once made)."""
     taken: dict[str, list[DiskOutcome]] = {}
     size = max(1, job.options.vm_batch_size)
     for start in range(0, len(vms), size):
@@ -169,9 +184,14 @@ def take_restore_points(context, job: CycleJob, vms: list[VmInfo], status: dict)
         for vm, raw in zip(batch, results or [], strict=True):
             take = RestorePointTake.from_dict(raw)
             point = take.restore_point
-            if take.retry_later or (point is not None and point.state == "creating"):
+            if take.retry_later:
                 continue
-            taken[vm.id] = disk_outcomes(vm, point, take.error)
+            if point is not None and point.state == "creating":
+                taken[vm.id] = with_writes(
+                    [DiskOutcome(d.id, d.name, d.lun) for d in vm.disks], take.writes
+                )
+                continue
+            taken[vm.id] = disk_outcomes(vm, point, take.error, writes=take.writes)
     return taken
 
 
@@ -185,7 +205,14 @@ def recover(context, vm: VmInfo, restore_point_id: str | None, outcomes: list[Di
         return outcomes
     if not read["known"] or read["restorePoint"] is None:
         return outcomes
-    return disk_outcomes(vm, VmRestorePoint.from_dict(read["restorePoint"]))
+    return disk_outcomes(
+        vm, VmRestorePoint.from_dict(read["restorePoint"]), writes=writes_of(outcomes)
+    )
+
+
+def _in_flight(outcomes: Sequence[DiskOutcome]) -> bool:
+    """The cycle's take of the restore point had not ended: no disk has a point or an error."""
+    return all(o.point is None and o.error is None for o in outcomes)
 
 
 def _unsettled(outcome: DiskOutcome) -> bool:

@@ -35,6 +35,7 @@ from diskdr.compliance import (
     drill_status,
     effective_rpo,
     evaluate_vm,
+    failed_drills,
     find_unprotected,
     last_drills,
 )
@@ -363,13 +364,8 @@ def compliance_report(
             drill = drill_status(policy, len(selected), last.get(vm.id.lower()), now)
             results.append(replace(result, drill=drill))
     summary = {status: sum(r.status == status for r in results) for status in STATUS_ORDER}
-    failed_drills = {
-        vm: f"drill {record.drill_id}: content check {record.content_check}"
-        for vm, record in last.items()
-        if not record.passed
-    }
     gaps = find_unprotected(
-        listed, service.policy_for_vm, service.protected_vm, points, failed_drills
+        listed, service.policy_for_vm, service.protected_vm, points, failed_drills(last)
     )
     return {
         "generatedAt": now.isoformat(),

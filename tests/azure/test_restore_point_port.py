@@ -124,7 +124,9 @@ def test_take_makes_the_collection_and_one_point_of_every_protected_disk(env):
     disks = {d.lun: d.id for d in env.vm.disks}
     before = {d: env.control.content(d)["digest"] for d in disks.values()}
     take = env.take()
-    assert take.error is None and take.restore_point.state == "creating"
+    # The take only starts Azure's operation (it never polls it). The create lasts 20 world
+    # seconds (33 ms at this time scale): under load it may end before the take reads it.
+    assert take.error is None and take.restore_point.state in ("creating", "usable")
     assert env.control.stats()["requests"].get("Operations_GetStatus", 0) == 0
     point = settled(env, take.restore_point.id)
     assert point.state == "usable"

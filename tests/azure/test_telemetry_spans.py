@@ -1,12 +1,17 @@
 """Spans and metrics of one on-demand run's activities, seen by the OpenTelemetry SDK's
 in-memory exporters: the activity functions of function_app run in this process against the
 emulator (take each disk's point, one refused by Azure; copy one to the secondary region;
-prune one), and the compliance report feeds the RPO gauge."""
+prune one), and the compliance report feeds the RPO gauge. Then a whole on-demand run, its
+orchestrations replayed by devhost's engine in this process: every activity span carries
+the run's instance id."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -22,14 +27,19 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import diskdr.service
 from activities import points, prune
-from diskdr import telemetry
-from diskdr.backup import PolicyRef, copy_job, point_jobs
+from devhost.discovery import AppFunctions, index_functions
+from devhost.engine import Engine
+from devhost.store import TERMINAL_STATES, Store
+from diskdr import clock, telemetry
+from diskdr.backup import CycleJob, PolicyRef, RunOptions, copy_job, point_jobs
 from diskdr.compliance import evaluate_vm
 from diskdr.model import RecoveryPoint
 from diskdr.policy import parse_policy_text
 from diskdr.service import Service
+from orchestrations import correlation
 from tests.support import emulator_settings, poll
 from triggers import http_api
+from twin.harness import REPO_ROOT
 
 SUB = "00000000-0000-0000-0000-000000000001"
 INSTALL = "diskdr-otel"
@@ -68,6 +78,7 @@ SEED = {
         }
     ]
 }
+APP_SCRIPT = REPO_ROOT / "function_app.py"
 _SPANS = InMemorySpanExporter()
 _METRICS = InMemoryMetricReader()
 
@@ -199,3 +210,83 @@ def test_http_triggers_make_spans_with_their_status():
     (span,) = [s for s in _SPANS.get_finished_spans() if s.name == "diskdr.http.openapi"][-1:]
     assert span.attributes["http.response.status_code"] == 200
     assert span.status.is_ok
+
+
+# --- the run id on every activity span of a run --------------------------------------------
+def app_functions() -> AppFunctions:
+    """function_app's functions as devhost indexes them, from a private copy of the module:
+    an app's ``get_functions()`` may run only once, and other tests use ``function_app``."""
+    spec = importlib.util.spec_from_file_location("function_app_copy", APP_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return index_functions(module.app.get_functions(), "api")
+
+
+async def run_orchestration(
+    state_dir: Any, world: clock.WorldClock, name: str, instance_id: str, payload: Any
+) -> dict[str, Any]:
+    """Run one orchestration of function_app to its end with devhost's engine in this
+    process (the Durable SDK's replay, activities in the engine's threads): its output."""
+    store = Store(state_dir / "durable.sqlite")
+    engine = Engine(store, app_functions(), world, 4, 4, "{}")
+    await engine.start()
+    try:
+        engine.start_new(name, instance_id, json.dumps(payload))
+        deadline = time.monotonic() + 120
+        while (instance := store.get_instance(instance_id)).status not in TERMINAL_STATES:
+            assert time.monotonic() < deadline, f"{instance_id} still {instance.status}"
+            await asyncio.sleep(0.05)
+    finally:
+        await engine.stop()
+        store.close()
+    assert instance.status == "Completed", instance
+    return json.loads(instance.output or "null")
+
+
+def test_every_activity_span_of_an_on_demand_run_carries_its_run_id(
+    emulator, monkeypatch, tmp_path
+):
+    emulator.control.reset()
+    created = emulator.control.estate(SEED)["created"]
+    monkeypatch.setattr(clock, "_default", emulator.clock)  # the app's clock is the world's
+    service = Service(emulator_settings(emulator, INSTALL, SUB))
+    monkeypatch.setattr(diskdr.service, "_service", service)
+    vm = service.protected_vm(service.get_vm(created["vms"][0]), POLICY)
+    slot = emulator.clock.now().replace(second=0, microsecond=0)
+    job = CycleJob(
+        policy=PolicyRef.from_policy(POLICY),
+        slot=slot,
+        install_id=INSTALL,
+        trigger="on-demand",
+        options=RunOptions.from_settings(service.settings, prune=False),
+        vms=(vm,),
+    )
+    run_id = http_api.on_demand_instance_id(POLICY.name, slot, [vm])
+    _SPANS.clear()
+
+    report = asyncio.run(
+        run_orchestration(tmp_path, emulator.clock, "backup_cycle", run_id, job.to_dict())
+    )
+
+    assert report["phase"] == "Completed" and report["summary"]["replicated"] == 2, report
+    spans = _SPANS.get_finished_spans()
+    names = {span.name for span in spans}
+    assert {"diskdr.take_point", "diskdr.start_copy", "diskdr.point_states"} <= names, names
+    for span in spans:  # a user querying diskdr.run_id finds every span of the run
+        assert span.attributes["diskdr.run_id"] == run_id, span.name
+        assert span.attributes["diskdr.instance_id"].startswith(run_id), span.name
+    # ... and each span also names the (sub-)orchestration that called it.
+    callers = {span.attributes["diskdr.instance_id"] for span in spans}
+    assert len(callers) > 1 and all(":" in c[len(run_id) :] for c in callers - {run_id}), callers
+
+
+def test_every_orchestrator_and_activity_of_the_app_is_correlated():
+    """A new orchestrator or activity without its decorator would drop out of the run."""
+    app = app_functions()
+    wrapper = correlation.correlated(lambda context: context).__code__
+    for name, spec in app.orchestrators.items():
+        assert spec.func.orchestrator_function.__code__ is wrapper, name
+    marker = telemetry.correlated(lambda value: value).__code__
+    for name, spec in app.activities.items():
+        assert spec.func.__code__ is marker, name

@@ -2,13 +2,17 @@
 ``--json``, ``--wait`` with its progress bar, every exit code (0 ok, 1 the operation failed,
 2 bad input), and clear messages for a wrong URL, a wrong key and an unknown id.
 
-One twin for the module: its one scheduled slot runs first. vm-c1 is protected (one data
-disk excluded by tag), vm-c2 is selected by no policy, and Azure refuses every point of
-vm-c3's data disk, so its runs end ``PartiallyFailed``.
+One twin for the module: its one scheduled slot runs first, then ``diskdr drill`` runs a DR
+drill in which Azure refuses every disk restored into the drill group. vm-c1 is protected
+(one data disk excluded by tag) and its last drill failed, vm-c2 is selected by no policy,
+and Azure refuses every point of vm-c3's data disk, so its runs end ``PartiallyFailed`` (and
+it has no complete group to drill).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -16,12 +20,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from diskdr.cli import main
-from tests.e2e.conftest import POLICIES, TwinRun, estate, start_twin, vm
+from tests.e2e.conftest import REPLICA_REGION, TwinRun, estate, start_twin, vm
 from twin.harness import REPO_ROOT, SUBSCRIPTION
 
 pytestmark = pytest.mark.slow
@@ -36,36 +41,69 @@ ESTATE = estate(
         ]
     }
 )
+ESTATE["subscriptions"][0]["resourceGroups"].append(
+    {"name": "rg-drill", "location": REPLICA_REGION}
+)
 FAILING_CODE = "OperationNotAllowed"
+DRILL_CODE = "SnapshotCorrupted"
 
 
 def vm_id(name: str) -> str:
     return f"{GROUP}/virtualMachines/{name}"
 
 
+REFUSE_VM_C3_DATA_DISK = {
+    "method": "PUT",
+    "path": r"/snapshots/dr-vm-c3-data-0-[^/]*$",
+    "status": 409,
+    "code": FAILING_CODE,
+    "message": "Operation is not allowed on this disk at the moment.",
+}
+# Azure refuses a disk made from a broken replica.
+REFUSE_DRILL_DISKS = {
+    "method": "PUT",
+    "path": "resourceGroups/rg-drill/providers/Microsoft.Compute/disks/",
+    "status": 409,
+    "code": DRILL_CODE,
+    "message": "The source snapshot is corrupted.",
+}
+#: ``diskdr drill e2e --wait`` of the fixture: (exit code, stdout)
+DRILL: dict[str, Any] = {}
+
+
 def refuse_vm_c3_data_disk(run: TwinRun) -> None:
-    run.control.faults(
-        [
-            {
-                "method": "PUT",
-                "path": r"/snapshots/dr-vm-c3-data-0-[^/]*$",
-                "status": 409,
-                "code": FAILING_CODE,
-                "message": "Operation is not allowed on this disk at the moment.",
-            }
-        ]
-    )
+    run.control.faults([REFUSE_VM_C3_DATA_DISK])
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwinRun]:
     state_dir = tmp_path_factory.mktemp("cli")
     with start_twin(
-        state_dir, ESTATE, 1, template=POLICIES / "http.yaml", prepare=refuse_vm_c3_data_disk
+        state_dir,
+        ESTATE,
+        1,
+        template=Path(__file__).with_name("policies.yaml"),
+        prepare=refuse_vm_c3_data_disk,
     ) as twin_run:
         report = twin_run.wait_cycle(twin_run.slots[0])
         assert report["phase"] == "PartiallyFailed", report
+        failing_drill(twin_run)
         yield twin_run
+
+
+def failing_drill(run: TwinRun) -> None:
+    """``diskdr drill e2e --wait`` while Azure refuses the drill's disks (kept in ``DRILL``)."""
+    host = run.twin.host
+    assert host is not None
+    run.control.faults([REFUSE_VM_C3_DATA_DISK, REFUSE_DRILL_DISKS])
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            argv = ["drill", "e2e", "--wait", "--interval", "0.2"]
+            DRILL["code"] = main([*argv, "--url", host.url, "--key", host.function_key])
+    finally:
+        run.control.faults([REFUSE_VM_C3_DATA_DISK])
+    DRILL["out"] = out.getvalue()
 
 
 def diskdr(run: TwinRun, capsys: pytest.CaptureFixture[str], *argv: str, key: str | None = None):
@@ -87,6 +125,9 @@ def test_compliance_lists_each_vm_and_what_is_unprotected(run, capsys):
     assert re.search(r"vm-c2 .*NoPolicy", out), out
     assert re.search(r"vm-c1 .*DiskExcluded .*vm-c1-data-1", out), out
     assert re.search(r"vm-c3 .*NoUsablePoint .*vm-c3-data-0", out), out
+    for name in ("vm-c1", "vm-c3"):  # both drilled (sample 2): every restored disk refused
+        assert re.search(rf"{name} .*DrillFailed .*drill", out), out
+    assert DRILL_CODE in out
 
 
 def test_compliance_json_is_the_api_answer(run, capsys):
@@ -96,10 +137,24 @@ def test_compliance_json_is_the_api_answer(run, capsys):
     gaps = {(gap["vmName"], gap["reason"]) for gap in report["unprotected"]}
     assert gaps == {
         ("vm-c1", "DiskExcluded"),
+        ("vm-c1", "DrillFailed"),
         ("vm-c2", "NoPolicy"),
         ("vm-c3", "NoUsablePoint"),
+        ("vm-c3", "DrillFailed"),
     }
     assert {entry["vmName"] for entry in report["vms"]} == {"vm-c1", "vm-c3"}
+    for gap in report["unprotected"]:
+        if gap["reason"] == "DrillFailed":
+            assert gap["policy"] == "e2e" and gap["detail"].startswith("drill drill-e2e-"), gap
+            assert f"restore failed: {DRILL_CODE}: " in gap["detail"], gap
+            assert "The source snapshot is corrupted." in gap["detail"], gap
+    drills = {entry["vmName"]: entry["drill"]["status"] for entry in report["vms"]}
+    assert drills == {"vm-c1": "FAILED", "vm-c3": "FAILED"}
+
+
+def test_a_drill_that_failed_exits_1_and_says_why():
+    assert DRILL["code"] == 1, DRILL["out"]
+    assert "Failed" in DRILL["out"] and DRILL_CODE in DRILL["out"], DRILL["out"]
 
 
 # --- backup --wait, status, points -----------------------------------------------------------

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.slow
 
 ESTATE = estate({"rg-app": [vm("vm-p1", "e2e")]})
 SETTINGS = {
-    "DISKDR_CATCH_UP_WINDOW": "PT1H",  # 6 real seconds
-    "DISKDR_PURGE_AFTER": "PT2H",  # 12 real seconds
+    # The slot is planned before devhost starts: the window leaves a loaded machine 18 real
+    # seconds to start it. Purging waits longer than the window, so a purged slot is outside
+    # it and the tick does not start it again.
+    "DISKDR_CATCH_UP_WINDOW": "PT3H",  # 18 real seconds
+    "DISKDR_PURGE_AFTER": "PT4H",  # 24 real seconds
     "DISKDR_PURGE_SCHEDULE": "0 * * * * *",  # every world minute (0.1 real second)
 }
 

@@ -261,3 +261,30 @@ def test_recovery_points_and_compliance_show_the_groups_per_region(slots: Slots)
     for entry in statuses.values():
         assert entry["status"] == "OK", entry
         assert {r["status"] for r in entry["regions"]} == {"OK"}
+
+
+def test_run_reports_list_each_restore_point_write_with_its_request_id(slots: Slots):
+    """The audit trail of a ``vm-crash`` run: the collection and restore point of each VM in
+    both regions (the first slot), and the restore points pruning deleted (the last)."""
+
+    def writes(report: dict[str, Any]) -> list[tuple[str, str]]:
+        for write in report["audit"]:
+            assert write["status"] < 300 and write["requestId"], write
+        return [(w["method"], w["resource"].lower()) for w in report["audit"]]
+
+    run = slots.run
+    first = writes(slots.reports[0])
+    for name in PROTECTED:
+        vm = vm_id(run, name)
+        for role, group in (("primary", "rg-app"), ("replica", REPLICA_GROUP)):
+            collection = collection_name(vm, INSTALL_ID, role)  # type: ignore[arg-type]
+            point = restore_point_name(INSTALL_ID, vm, run.slots[0], role)  # type: ignore[arg-type]
+            path = f"/resourcegroups/{group}/providers/microsoft.compute/restorepointcollections/"
+            collection_path = f"{path}{collection}".lower()
+            made = {method for method, resource in first if resource.endswith(collection_path)}
+            assert made == {"PUT"}, (name, role, first)
+            assert sum(w[1].endswith(f"{collection_path}/restorepoints/{point}".lower())
+                       for w in first) == 1, (name, role, first)  # fmt: skip
+    deletes = [resource for method, resource in writes(slots.reports[-1]) if method == "DELETE"]
+    removed = {item["unit"].lower() for item in slots.reports[-1]["prune"]["plan"]["remove"]}
+    assert len(removed) == 4 and {d for d in deletes if d in removed} == removed

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import azure.durable_functions as df
 from azure.durable_functions.decorators.metadata import ActivityTrigger, OrchestrationTrigger
 
+from diskdr.telemetry import caller_of
 from tests.orchestrations.conftest import orchestrator_function
 
 TaskKind = Literal["activity", "sub-orchestration", "entity", "signal", "timer", "all", "any"]
@@ -138,15 +139,18 @@ class FakeContext:
     def set_custom_status(self, status: Any) -> None:
         self.statuses.append(self._json(status))
 
+    # An activity's input is recorded without the caller's instance id that correlated
+    # orchestrators add (orchestrations/correlation.py): what the activity itself gets.
     def call_activity(self, function: Any, input_: Any = None) -> Task:
         name = self._name(function, ActivityTrigger)
-        return self._atomic(Task("activity", name, self._json(input_)))
+        return self._atomic(Task("activity", name, self._json(caller_of(input_)[1])))
 
     def call_activity_with_retry(
         self, function: Any, retry_options: df.RetryOptions, input_: Any = None
     ) -> Task:
         name = self._name(function, ActivityTrigger)
-        return self._atomic(Task("activity", name, self._json(input_), retry=retry_options))
+        payload = self._json(caller_of(input_)[1])
+        return self._atomic(Task("activity", name, payload, retry=retry_options))
 
     def call_sub_orchestrator(
         self,

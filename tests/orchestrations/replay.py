@@ -29,6 +29,7 @@ from dateutil.parser import isoparse
 from devhost.engine import flatten_actions
 from devhost.history import ActionType, EventType
 from devhost.history import event as history_event
+from diskdr.telemetry import caller_of
 from tests.orchestrations.conftest import orchestrator_handle
 from tests.orchestrations.fake_context import DEFAULT_NOW, Nested, TaskFailed
 
@@ -141,8 +142,8 @@ class ReplayRun:
                     EventType.TASK_SCHEDULED, now, task_id, Name=name, Input=input_text, Version=""
                 )
             )
-            try:
-                result = self.responders[name](input_value)
+            try:  # the activity gets its input without the caller's id (correlation.py)
+                result = self.responders[name](caller_of(input_value)[1])
             except TaskFailed as failure:
                 return now, event(
                     EventType.TASK_FAILED,

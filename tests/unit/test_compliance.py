@@ -3,7 +3,14 @@
 from dataclasses import replace
 from datetime import timedelta
 
-from diskdr.compliance import effective_rpo, evaluate_vm, find_unprotected, region_status
+from diskdr.compliance import (
+    effective_rpo,
+    evaluate_vm,
+    failed_drills,
+    find_unprotected,
+    last_drills,
+    region_status,
+)
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.policy import parse_policy_text
 from tests.unit.points import T0, disk_id, point, vm_id
@@ -148,3 +155,21 @@ def test_a_failed_drill_makes_the_vm_a_gap():
     assert unprotected([VM], group(0), {VM.id.lower(): "contentCheck failed"}) == [
         ("vm1", "DrillFailed", None, "contentCheck failed")
     ]
+
+
+def test_a_failed_drill_says_what_failed():
+    at = "2026-03-02T00:00:00+00:00"
+    entries = {
+        "a": {"error": {"code": "OperationNotAllowed", "message": "no"}, "cleanedUp": True},
+        "b": {"contentCheck": "failed", "cleanedUp": True},
+        "c": {"contentCheck": "failed", "verifyScript": {"exitCode": 1}, "cleanedUp": True},
+        "d": {"contentCheck": "passed", "cleanedUp": False, "leftBehind": ["disk-1"]},
+        "e": {"contentCheck": "passed", "cleanedUp": True},
+    }
+    report = {"vms": [{"vmId": vm, "drilledAt": at, **entry} for vm, entry in entries.items()]}
+    assert failed_drills(last_drills([("drill-1", report)])) == {
+        "a": "drill drill-1: restore failed: OperationNotAllowed: no",
+        "b": "drill drill-1: content check failed",
+        "c": "drill drill-1: content check failed (verify script exit code 1)",
+        "d": "drill drill-1: cleanup left resources behind: disk-1",
+    }
