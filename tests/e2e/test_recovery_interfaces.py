@@ -10,6 +10,7 @@ subnet of eastus (the estate seed names a NIC it does not make: the test makes i
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -165,6 +166,12 @@ def test_the_drill_command_starts_and_follows_a_drill(run, capsys):
     code, out, err = diskdr(run, capsys, "drill", "e2e", "--wait", "--interval", "0.2")
     assert code == 0, (out, err)
     assert "Completed" in out and "passed" in out, out
+    # diskdr status follows any run id it handed out, a drill's too.
+    code, out, err = diskdr(run, capsys, "status", started.group(1), "--json")
+    assert code == 0, (out, err)
+    assert json.loads(out)["output"]["vms"][0]["contentCheck"] == "passed", out
+    code, out, err = diskdr(run, capsys, "status", started.group(1))
+    assert code == 0 and "Completed" in out and "passed" in out, (out, err)
 
 
 def test_a_drill_that_fails_exits_1_and_bad_input_exits_2(run, capsys):
@@ -259,6 +266,10 @@ def test_a_disks_restore_has_no_vm_id_and_its_202_names_the_policy(run, capsys):
     assert status == 202 and accepted["policy"] == "e2e", accepted
     output = wait_done(run, "restores", accepted["id"])
     assert output["phase"] == "Completed" and "vmId" not in output, output
+    code, out, err = diskdr(run, capsys, "status", accepted["id"], "--json")
+    assert code == 0 and json.loads(out)["output"]["disks"], (out, err)
+    code, out, err = diskdr(run, capsys, "status", "restore-0000000000000000")
+    assert code == 2 and "InstanceNotFound" in err, (out, err)
 
 
 def test_a_vm_restore_without_subnet_uses_the_source_vms_subnet_in_its_region(run):
