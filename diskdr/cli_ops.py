@@ -180,10 +180,28 @@ def register(commands: Any) -> None:
     cli_recover.register(commands)
 
 
+# Status routes of the runs that are not backups, by the prefix of their ids (restore ids
+# are ``restore-<digest>``, drills ``drill-<policy>-<time>``, failovers ``failover-<digest>``).
+RECOVERY_ROUTES = (("restore-", "restores"), ("drill-", "drills"), ("failover-", "failover"))
+
+
+def status_route(run_id: str) -> str:
+    """The API route that answers for a run id: a backup run's unless the id is a recovery
+    run's (so ``diskdr status`` follows any id diskdr handed out)."""
+    return next((r for prefix, r in RECOVERY_ROUTES if run_id.startswith(prefix)), "backups")
+
+
 def _status(args: argparse.Namespace, client: ApiClient, out: Console) -> int:
-    path = f"/api/backups/{_segment(args.id)}"
+    route = status_route(args.id)
+    path = f"/api/{route}/{_segment(args.id)}"
     status = follow(client, path, args.interval) if args.wait else client.get(path).body
-    emit(args, out, status, lambda: render_run(out, status))
+    if route == "backups":
+        emit(args, out, status, lambda: render_run(out, status))
+    else:
+        # Imported here: diskdr.cli_recover builds on this module.
+        from diskdr.cli_recover import render_recovery
+
+        emit(args, out, status, lambda: render_recovery(out, status))
     return run_exit_code(status)
 
 

@@ -153,6 +153,12 @@ def run_of(instance_id: str) -> str:
     return _SUB_ORCHESTRATION_SUFFIX.sub("", instance_id)
 
 
+def disk_create_option(point_id: str) -> str:
+    """The ``creationData.createOption`` of a disk made from a point: ``Restore`` from a disk
+    restore point, ``Copy`` from a snapshot (DiskRP.json, ``DiskCreateOption``)."""
+    return "Restore" if "/diskrestorepoints/" in point_id.lower() else "Copy"
+
+
 def is_valid_name(name: str) -> bool:
     """Whether ``name`` is a valid Azure snapshot name (1-80 chars, Azure's character rules)."""
     return isinstance(name, str) and _AZURE_NAME.fullmatch(name) is not None

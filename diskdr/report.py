@@ -79,7 +79,7 @@ def run_report(
             "pruned": prune_count(prune, "deleted"),
             "pruneFailed": prune_failures,
         },
-        "vms": [vm.to_dict() for vm in vms],
+        "vms": [{**vm.to_dict(), "slot": format_slot(vm.slot)} for vm in vms],
         "prune": dict(prune) if prune is not None else None,
         "audit": audit_trail(vms, prune),
         "error": error,

@@ -24,7 +24,7 @@ from typing import Any
 
 from diskdr.api import ApiError
 from diskdr.model import JsonModel, RecoveryPoint
-from diskdr.naming import format_slot, id_tag_value, parse_resource_id
+from diskdr.naming import disk_create_option, format_slot, id_tag_value, parse_resource_id
 
 # --- tags on what a restore creates ----------------------------------------------------
 TAG_RESTORED_BY = "diskdr-restored-by"  # install id: diskdr made this (may adopt / clean up)
@@ -419,7 +419,7 @@ def plan_restore(
                 region=target.region,
                 sku=source.sku,
                 size_gb=source.size_gb,
-                create_option="Restore" if "/diskrestorepoints/" in point.id.lower() else "Copy",
+                create_option=disk_create_option(point.id),
                 zones=keeps_zone(source.zones, vm_region or "", target.region),
                 logical_sector_size=source.logical_sector_size,
                 os_type=source.os_type,

@@ -309,7 +309,7 @@ async def recovery_points(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(
         {
             "vmId": vm_id,
-            "points": [point.to_dict() for point in points],
+            "points": [{**point.to_dict(), "slot": format_slot(point.slot)} for point in points],
             "groups": sorted(groups.values(), key=lambda g: (g["slot"], g["role"], g["region"])),
         }
     )

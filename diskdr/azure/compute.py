@@ -45,7 +45,13 @@ from diskdr.errors import (
 )
 from diskdr.inventory import DiskInfo, VmInfo
 from diskdr.model import PointState, RecoveryPoint
-from diskdr.naming import TAG_HOLD, TAG_OWNER, is_owned_by, parse_resource_id
+from diskdr.naming import (
+    TAG_HOLD,
+    TAG_OWNER,
+    disk_create_option,
+    is_owned_by,
+    parse_resource_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +433,9 @@ class ComputePort:
         body = Disk(
             location=region,
             properties=DiskProperties(
-                creation_data=CreationData(create_option="Copy", source_resource_id=point_id)
+                creation_data=CreationData(
+                    create_option=disk_create_option(point_id), source_resource_id=point_id
+                )
             ),
             sku=DiskSku(name=sku) if sku else None,
             tags=dict(tags or {}),

@@ -10,6 +10,7 @@ subnet of eastus (the estate seed names a NIC it does not make: the test makes i
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -165,6 +166,12 @@ def test_the_drill_command_starts_and_follows_a_drill(run, capsys):
     code, out, err = diskdr(run, capsys, "drill", "e2e", "--wait", "--interval", "0.2")
     assert code == 0, (out, err)
     assert "Completed" in out and "passed" in out, out
+    # diskdr status follows any run id it handed out, a drill's too.
+    code, out, err = diskdr(run, capsys, "status", started.group(1), "--json")
+    assert code == 0, (out, err)
+    assert json.loads(out)["output"]["vms"][0]["contentCheck"] == "passed", out
+    code, out, err = diskdr(run, capsys, "status", started.group(1))
+    assert code == 0 and "Completed" in out and "passed" in out, (out, err)
 
 
 def test_a_drill_that_fails_exits_1_and_bad_input_exits_2(run, capsys):
@@ -215,6 +222,17 @@ def test_compliance_shows_region_slots_as_design_writes_them(run):
     assert slots and all(SLOT_TEXT.match(slot) for slot in slots), slots
 
 
+def test_run_reports_and_recovery_points_show_slots_as_design_writes_them(run):
+    status, body = call(run, "GET", f"/api/backups/{run.cycle_id(run.slots[0])}")
+    assert status == 200, body
+    report = body["output"]
+    assert SLOT_TEXT.match(report["slot"]) and report["vms"], report
+    assert all(vm_entry["slot"] == report["slot"] for vm_entry in report["vms"]), report["vms"]
+    status, listing = call(run, "GET", f"/api/recovery-points?vmId={vm_id('vm-i1')}")
+    assert status == 200 and listing["points"], listing
+    assert all(point["slot"] == report["slot"] for point in listing["points"]), listing
+
+
 # --- target resource groups must exist ------------------------------------------------------
 def test_failover_and_drill_refuse_a_missing_resource_group_up_front(run, capsys):
     for dry_run in (True, False):
@@ -248,6 +266,10 @@ def test_a_disks_restore_has_no_vm_id_and_its_202_names_the_policy(run, capsys):
     assert status == 202 and accepted["policy"] == "e2e", accepted
     output = wait_done(run, "restores", accepted["id"])
     assert output["phase"] == "Completed" and "vmId" not in output, output
+    code, out, err = diskdr(run, capsys, "status", accepted["id"], "--json")
+    assert code == 0 and json.loads(out)["output"]["disks"], (out, err)
+    code, out, err = diskdr(run, capsys, "status", "restore-0000000000000000")
+    assert code == 2 and "InstanceNotFound" in err, (out, err)
 
 
 def test_a_vm_restore_without_subnet_uses_the_source_vms_subnet_in_its_region(run):

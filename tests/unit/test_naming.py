@@ -437,3 +437,13 @@ def test_ids_azure_echoes_in_another_form_compare_leniently():
 )
 def test_run_of_strips_sub_orchestration_suffixes_but_not_the_slot(instance_id, run):
     assert run_of(instance_id) == run
+
+
+def test_a_disk_from_a_disk_restore_point_is_restored_and_from_a_snapshot_copied():
+    collection = (
+        "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/restorePointCollections/c"
+    )
+    disk_point = f"{collection}/restorePoints/rp/diskRestorePoints/d0"
+    snapshot = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/snapshots/s0"
+    assert naming.disk_create_option(disk_point) == "Restore"
+    assert naming.disk_create_option(snapshot) == "Copy"
