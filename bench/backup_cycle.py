@@ -19,44 +19,14 @@ import textwrap
 import time
 from pathlib import Path
 
-from twin.harness import SUBSCRIPTION, Twin
-
-POLICY = """\
-version: 1
-policies:
-  - name: bench
-    target: {tags: {backup: bench}}
-    consistency: disk
-    schedules: [{cron: "0 0 0 * * *", timeZone: UTC}]  # the catch-up slot: one cycle
-    retention: {last: 3}
-    replicate: {region: westus2, resourceGroup: rg-dr, retention: {last: 3}}
-"""
-
-
-def estate(count: int) -> dict:
-    vms = [
-        {
-            "name": f"vm-{n:03d}",
-            "tags": {"backup": "bench"},
-            "osDisk": {"sizeGB": 64, "sku": "Premium_LRS"},
-            "dataDisks": [
-                {"lun": 0, "sizeGB": 256, "sku": "PremiumV2_LRS"},
-                {"lun": 1, "sizeGB": 128, "sku": "Premium_LRS"},
-            ],
-        }
-        for n in range(count)
-    ]
-    groups = [
-        {"name": "rg-app", "location": "eastus", "vms": vms},
-        {"name": "rg-dr", "location": "westus2"},
-    ]
-    return {"subscriptions": [{"id": SUBSCRIPTION, "resourceGroups": groups}]}
+from twin.bench_estate import bench_estate, bench_policy
+from twin.harness import Twin
 
 
 def run(count: int, time_scale: float) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policies.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(bench_policy(replicate=True))
         twin = Twin(
             policy_file=policy,
             time_scale=time_scale,
@@ -66,7 +36,11 @@ def run(count: int, time_scale: float) -> dict:
         )
         twin.start(host=False)
         try:
-            twin.control.estate(estate(count))
+            twin.control.estate(
+                bench_estate(
+                    count, [(256, "PremiumV2_LRS"), (128, "Premium_LRS")], replica_group=True
+                )
+            )
             started = time.monotonic()
             world_start = twin.clock.time()
             twin.start_host()

@@ -45,7 +45,8 @@ from urllib.parse import quote
 from devhost.history import EventType
 from devhost.store import TERMINAL_STATES
 from devhost.testing import DevHost
-from twin.harness import REPO_ROOT, SUBSCRIPTION, Twin
+from twin.bench_estate import bench_estate, bench_policy
+from twin.harness import REPO_ROOT, Twin
 
 # A commit whose orchestrations/backup_cycle.py has the round-robin lanes (unchanged on main
 # until the queue replaced them).
@@ -54,37 +55,6 @@ APP_PARTS = ("function_app.py", "host.json", "activities", "diskdr", "orchestrat
 BLOCK = 4 * 1024 * 1024
 SAMPLE_EVERY = 2.0  # real seconds
 TOP_TYPES = 8
-
-POLICY = """\
-version: 1
-policies:
-  - name: bench
-    target: {tags: {backup: bench}}
-    consistency: disk
-    schedules: [{cron: "0 0 0 * * *", timeZone: UTC}]  # the catch-up slot: one cycle
-    retention: {last: 3}
-    replicate: {region: westus2, resourceGroup: rg-dr, retention: {last: 3}}
-"""
-
-
-def estate(count: int) -> dict:
-    vms = [
-        {
-            "name": f"vm-{n:03d}",
-            "tags": {"backup": "bench"},
-            "osDisk": {"sizeGB": 64, "sku": "Premium_LRS"},
-            "dataDisks": [
-                {"lun": 0, "sizeGB": 256, "sku": "PremiumV2_LRS"},
-                {"lun": 1, "sizeGB": 128, "sku": "Premium_LRS"},
-            ],
-        }
-        for n in range(count)
-    ]
-    groups = [
-        {"name": "rg-app", "location": "eastus", "vms": vms},
-        {"name": "rg-dr", "location": "westus2"},
-    ]
-    return {"subscriptions": [{"id": SUBSCRIPTION, "resourceGroups": groups}]}
 
 
 class AppTwin(Twin):
@@ -156,7 +126,7 @@ def protect_vm_counts(host: DevHost, cycle_id: str) -> tuple[int, int]:
 def run(count: int, lanes: str, time_scale: float, in_flight: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policies.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(bench_policy(replicate=True))
         twin = AppTwin(
             app_copy(Path(folder) / "app", lanes),
             policy_file=policy,
@@ -171,7 +141,14 @@ def run(count: int, lanes: str, time_scale: float, in_flight: int) -> dict[str, 
         )
         twin.start(host=False)
         try:
-            vary_copies(twin, twin.control.estate(estate(count))["created"]["disks"])
+            vary_copies(
+                twin,
+                twin.control.estate(
+                    bench_estate(
+                        count, [(256, "PremiumV2_LRS"), (128, "Premium_LRS")], replica_group=True
+                    )
+                )["created"]["disks"],
+            )
             started = time.monotonic()
             host = twin.start_host()
             cpu_start = cpu_seconds(host.pid)

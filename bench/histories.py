@@ -20,36 +20,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from twin.harness import SUBSCRIPTION, Twin
+from twin.bench_estate import bench_estate, bench_policy
+from twin.harness import Twin
 
-POLICY = """\
-version: 1
-policies:
-  - name: bench
-    target: {tags: {backup: bench}}
-    consistency: disk
-    schedules: [{cron: "0 0 0 * * *", timeZone: UTC}]  # the catch-up slot: one cycle
-    retention: {last: 3}
-    replicate: {region: westus2, resourceGroup: rg-dr, retention: {last: 3}}
-"""
 NAMES = ("replicate_point", "prune_policy", "backup_cycle")
-
-
-def estate(count: int) -> dict:
-    vms = [
-        {
-            "name": f"vm-{n:03d}",
-            "tags": {"backup": "bench"},
-            "osDisk": {"sizeGB": 64, "sku": "Premium_LRS"},
-            "dataDisks": [{"lun": 0, "sizeGB": 128, "sku": "Premium_LRS"}],
-        }
-        for n in range(count)
-    ]
-    groups = [
-        {"name": "rg-app", "location": "eastus", "vms": vms},
-        {"name": "rg-dr", "location": "westus2"},
-    ]
-    return {"subscriptions": [{"id": SUBSCRIPTION, "resourceGroups": groups}]}
 
 
 def sample(database: Path, largest: dict[str, list[int]]) -> None:
@@ -69,7 +43,7 @@ def run(count: int, copy_seconds: float, time_scale: float) -> dict:
     largest: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policies.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(bench_policy(replicate=True))
         twin = Twin(
             policy_file=policy,
             time_scale=time_scale,
@@ -79,7 +53,7 @@ def run(count: int, copy_seconds: float, time_scale: float) -> dict:
         )
         twin.start(host=False)
         try:
-            twin.control.estate(estate(count))
+            twin.control.estate(bench_estate(count, [(128, "Premium_LRS")], replica_group=True))
             twin.control.config(copy={"baseSeconds": copy_seconds, "bytesPerSecond": 50 << 20})
             started = time.monotonic()
             twin.start_host()

@@ -19,17 +19,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from twin.harness import SUBSCRIPTION, Twin
+from twin.bench_estate import bench_estate, bench_policy
+from twin.harness import Twin
 
-POLICY = """\
-version: 1
-policies:
-  - name: bench
-    target: {tags: {backup: bench}}
-    consistency: disk
-    schedules: [{cron: "0 0 0 * * *", timeZone: UTC}]  # the catch-up slot: one cycle
-    retention: {last: 3}
-"""
 WRITE_BURST = 20
 WRITE_RATE = 0.05  # tokens per world second
 BUCKETS = {
@@ -39,28 +31,11 @@ BUCKETS = {
 }
 
 
-def estate(count: int) -> dict:
-    vms = [
-        {
-            "name": f"vm-{n:03d}",
-            "tags": {"backup": "bench"},
-            "osDisk": {"sizeGB": 64, "sku": "Premium_LRS"},
-            "dataDisks": [
-                {"lun": 0, "sizeGB": 128, "sku": "Premium_LRS"},
-                {"lun": 1, "sizeGB": 128, "sku": "Premium_LRS"},
-            ],
-        }
-        for n in range(count)
-    ]
-    groups = [{"name": "rg-app", "location": "eastus", "vms": vms}]
-    return {"subscriptions": [{"id": SUBSCRIPTION, "resourceGroups": groups}]}
-
-
 def run(count: int, time_scale: float, paced: bool) -> dict:
     buckets = ",".join(f"{kind}={b['burst']}/{b['rate']}" for kind, b in BUCKETS.items())
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "policies.yaml"
-        policy.write_text(POLICY)
+        policy.write_text(bench_policy(replicate=False))
         twin = Twin(
             policy_file=policy,
             time_scale=time_scale,
@@ -76,7 +51,11 @@ def run(count: int, time_scale: float, paced: bool) -> dict:
         )
         twin.start(host=False)
         try:
-            twin.control.estate(estate(count))
+            twin.control.estate(
+                bench_estate(
+                    count, [(128, "Premium_LRS"), (128, "Premium_LRS")], replica_group=False
+                )
+            )
             twin.control.config(buckets=BUCKETS)
             world_start = twin.clock.time()
             twin.start_host()
