@@ -46,7 +46,7 @@ from diskdr.restore_points import uses_restore_points
 from orchestrations.correlation import correlated
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
-from orchestrations.restore_points import take_restore_points
+from orchestrations.restore_points import take_restore_point_batch
 from orchestrations.taking import ACTIVITY_RETRY, settle_all, take_points
 from orchestrations.vm_queue import loaded, queue_entity
 
@@ -84,9 +84,9 @@ def backup_cycle(context: df.DurableOrchestrationContext):
         vms = list(job.vms)
 
     status = {**status, "phase": "taking", "vms": len(vms)}
-    taken = yield from take_all(context, job, vms, status)
+    yield from take_all(context, job, vms, status)
     status = {**status, "phase": "completing"}
-    outcomes = yield from complete_all(context, job, vms, taken, status)
+    outcomes = yield from complete_all(context, job, vms, status)
 
     prune = None
     if job.options.prune:
@@ -125,12 +125,11 @@ def finished(context: df.DurableOrchestrationContext, job: CycleJob, report: dic
 
 
 def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
-    """Phase 1: every VM's points, a batch of VMs at a time. ``{vm id: outcomes}``; a VM
-    whose batch failed unexpectedly is absent (its protect_vm takes its points itself)."""
-    if uses_restore_points(job.policy):  # one VM restore point per VM instead
-        return (yield from take_restore_points(context, job, vms, status))
+    """Phase 1: every VM's points, a batch of VMs at a time. Each batch is a ``take_batch``
+    sub-orchestration that hands its points to the cycle's vm_queue itself, so they are
+    stored once (not again in the cycle's history). A VM whose batch failed unexpectedly
+    has no points there: its protect_vm takes them itself."""
     deadline = context.current_utc_datetime + timedelta(seconds=job.options.group_deadline_seconds)
-    taken: dict[str, list[DiskOutcome]] = {}
     size = max(1, job.options.vm_batch_size)
     for number, start in enumerate(range(0, len(vms), size)):
         batch = vms[start : start + size]
@@ -138,46 +137,59 @@ def take_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
         # A sub-orchestration per batch: the cycle's own history holds one call per batch,
         # not two events per disk (a 500-VM cycle would otherwise replay 3,000+ events).
         try:
-            result = yield context.call_sub_orchestrator(
+            yield context.call_sub_orchestrator(
                 take_batch,
-                {"job": replace(job, vms=tuple(batch)).to_dict(), "deadline": deadline.isoformat()},
+                {
+                    "job": replace(job, vms=tuple(batch)).to_dict(),
+                    "deadline": deadline.isoformat(),
+                    "queue": context.instance_id,
+                },
                 instance_id=f"{context.instance_id}:take:{number:03d}",
                 expected_type=dict,
             )
         except Exception:  # its VMs' protect_vm take their points themselves
             continue
-        for vm_id, outcomes in result.items():
-            taken[vm_id] = [DiskOutcome.from_dict(outcome) for outcome in outcomes]
-    return taken
 
 
 @bp.orchestration_trigger(context_name="context")
 @correlated
 def take_batch(context: df.DurableOrchestrationContext):
-    """One batch of backup_cycle's take phase: every disk's point of its VMs at once.
+    """One batch of backup_cycle's take phase: every disk's point (or every VM's restore
+    point) of its VMs at once, handed to the cycle's vm_queue.
 
-    Input ``{"job": CycleJob with the batch as vms, "deadline": ISO}``; output
-    ``{vm id: [DiskOutcome]}``.
+    Input ``{"job": CycleJob with the batch as vms, "deadline": ISO, "queue": the cycle's
+    instance id}``; output ``{"vms": how many VMs have points}``.
     """
     spec = context.get_input()
     job = CycleJob.from_dict(spec["job"])
-    deadline = datetime.fromisoformat(spec["deadline"])
+    if uses_restore_points(job.policy):  # one VM restore point per VM instead
+        taken = yield from take_restore_point_batch(context, job, job.vms or ())
+    else:
+        taken = yield from take_disk_points(context, job, datetime.fromisoformat(spec["deadline"]))
+    points = {vm_id: [outcome.to_dict() for outcome in disks] for vm_id, disks in taken.items()}
+    yield context.call_entity(queue_entity(spec["queue"]), "put", points)
+    return {"vms": len(points)}
+
+
+def take_disk_points(context, job: CycleJob, deadline: datetime):
+    """Every disk's point of the batch's VMs at once: ``{vm id: [DiskOutcome]}``."""
     groups = [point_jobs(vm, job.slot, job.policy.name, job.install_id)[1] for vm in job.vms or ()]
     flat = [point_job for group in groups for point_job in group]
     outcomes = yield from take_points(context, flat, deadline)
     taken = {}
     for vm, group in zip(job.vms or (), groups, strict=True):
         taken[vm.id], outcomes = outcomes[: len(group)], outcomes[len(group) :]
-    return {vm_id: [outcome.to_dict() for outcome in disks] for vm_id, disks in taken.items()}
+    return taken
 
 
-def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status: dict):
+def complete_all(context, job: CycleJob, vms: list[VmInfo], status: dict):
     """Phase 2: protect_vm per VM (wait, copy), ``vms_in_flight`` lanes pulling VMs from
     the cycle's vm_queue. Every VM's outcome, in the order of ``vms``."""
     if not vms:
         return []
     queue = queue_entity(context.instance_id)
-    jobs = [protect_job(job, vm, taken.get(vm.id)).to_dict() for vm in vms]
+    # Without points: the queue joins those the take batches put there to their VMs.
+    jobs = [protect_job(job, vm).to_dict() for vm in vms]
     yield context.call_entity(queue, "load", loaded(jobs))
     width = max(1, min(job.options.vms_in_flight, len(vms)))
     context.set_custom_status({**status, "lanes": width})
@@ -193,38 +205,37 @@ def complete_all(context, job: CycleJob, vms: list[VmInfo], taken: dict, status:
     ended = yield from settle_all(context, lanes)
     answers = yield context.call_entity(queue, "results")
     lost = next((e for e in ended if isinstance(e, Exception)), None)
-    return [
-        vm_outcome(job, vm, taken.get(vm.id), answers.get(str(index)), lost)
-        for index, vm in enumerate(vms)
-    ]
+    return [vm_outcome(job, vm, answers.get(str(index)), lost) for index, vm in enumerate(vms)]
 
 
-def protect_job(job: CycleJob, vm: VmInfo, taken) -> ProtectJob:
-    """protect_vm's input for ``vm`` in this cycle, with the points phase 1 took for it."""
+def protect_job(job: CycleJob, vm: VmInfo) -> ProtectJob:
+    """protect_vm's input for ``vm`` in this cycle (the vm_queue adds its points)."""
     return ProtectJob(
         vm,
         job.slot,
         job.policy,
         job.install_id,
         job.options,
-        tuple(taken) if taken is not None else None,
+        None,  # the points phase 1 took for it: joined by the vm_queue
         trigger=job.trigger,
     )
 
 
 def vm_outcome(
-    job: CycleJob, vm: VmInfo, taken, answer: dict | None, lane_error: Exception | None
+    job: CycleJob, vm: VmInfo, answer: dict | None, lane_error: Exception | None
 ) -> VmOutcome:
     """A VM's outcome from its lane's answer; a VM without one (its lane failed while it
     was protecting it) reports what was taken and why there is no more."""
-    if answer is not None and "outcome" in answer:
+    answer = answer or {}
+    if "outcome" in answer:
         return VmOutcome.from_dict(answer["outcome"])
-    if answer is not None:
+    if "error" in answer:
         error = Exception(answer["error"])
     elif lane_error is not None:
         error = Exception(f"no lane reported its outcome; a lane failed: {lane_error}")
     else:
         error = Exception("no lane reported its outcome")
+    taken = [DiskOutcome.from_dict(disk) for disk in answer.get("taken") or ()]
     return failed_vm(job, vm, taken, error)
 
 

@@ -3,7 +3,7 @@
 ``protect_vm`` delegates here for such policies: take the VM's restore point (every
 protected disk at one instant), wait with durable timers until each disk restore point is
 usable (or the group deadline passes), then copy the restore point to the secondary region
-(``replicate_restore_point``). ``backup_cycle``'s take phase uses :func:`take_restore_points`.
+(``replicate_restore_point``). ``backup_cycle``'s take batches use :func:`take_restore_point_batch`.
 
 Azure's limits (one create at a time per VM, 1 h / 3 h between points of a mode, three
 creates per hour) are checked by the take activity before it asks Azure. A scheduled run
@@ -156,42 +156,33 @@ def wait_for_restore_point(context, restore_point_id: str, deadline: datetime):
     return known, latest
 
 
-def take_restore_points(context, job: CycleJob, vms: list[VmInfo], status: dict):
-    """backup_cycle's take phase for a restore point policy: every VM's restore point, a
-    batch of VMs at a time. ``{vm id: outcomes}``; a VM refused for now (Azure's limits,
-    throttling) or whose batch failed is absent, so its protect_vm asks again (and waits).
-    A restore point still being made is in flight (no point, no error per disk, with the
-    take's writes): protect_vm adopts it (its disk restore points are listed once made)."""
+def take_restore_point_batch(context, job: CycleJob, batch: Sequence[VmInfo]):
+    """One batch of backup_cycle's take phase for a restore point policy: every VM's
+    restore point at once. ``{vm id: outcomes}``; a VM refused for now (Azure's limits,
+    throttling) is absent, so its protect_vm asks again (and waits). A restore point still
+    being made is in flight (no point, no error per disk, with the take's writes):
+    protect_vm adopts it (its disk restore points are listed once made)."""
+    jobs = [restore_point_job(vm, job.slot, job.policy, job.install_id) for vm in batch]
+    # Settled: the batch ends only when no retrying sibling still runs (see settle_all).
+    results = yield from task_all_settled(
+        context,
+        [
+            context.call_activity_with_retry(take_restore_point, ACTIVITY_RETRY, rp_job.to_dict())
+            for rp_job in jobs
+        ],
+    )
     taken: dict[str, list[DiskOutcome]] = {}
-    size = max(1, job.options.vm_batch_size)
-    for start in range(0, len(vms), size):
-        batch = vms[start : start + size]
-        context.set_custom_status({**status, "vmsTaken": start})
-        jobs = [restore_point_job(vm, job.slot, job.policy, job.install_id) for vm in batch]
-        try:
-            # Settled: no next batch while a retrying sibling still runs (see settle_all).
-            results = yield from task_all_settled(
-                context,
-                [
-                    context.call_activity_with_retry(
-                        take_restore_point, ACTIVITY_RETRY, rp_job.to_dict()
-                    )
-                    for rp_job in jobs
-                ],
-            )
-        except Exception:
+    for vm, raw in zip(batch, results, strict=True):
+        take = RestorePointTake.from_dict(raw)
+        point = take.restore_point
+        if take.retry_later:
             continue
-        for vm, raw in zip(batch, results or [], strict=True):
-            take = RestorePointTake.from_dict(raw)
-            point = take.restore_point
-            if take.retry_later:
-                continue
-            if point is not None and point.state == "creating":
-                taken[vm.id] = with_writes(
-                    [DiskOutcome(d.id, d.name, d.lun) for d in vm.disks], take.writes
-                )
-                continue
-            taken[vm.id] = disk_outcomes(vm, point, take.error, writes=take.writes)
+        if point is not None and point.state == "creating":
+            taken[vm.id] = with_writes(
+                [DiskOutcome(d.id, d.name, d.lun) for d in vm.disks], take.writes
+            )
+            continue
+        taken[vm.id] = disk_outcomes(vm, point, take.error, writes=take.writes)
     return taken
 
 

@@ -400,4 +400,4 @@ class RealEntity:
 
 def queue_responders() -> dict[str, Any]:
     """The backup cycle's vm_queue entity (orchestrations.vm_queue), run for real."""
-    return RealEntity(vm_queue, ("load", "next", "results")).responders()
+    return RealEntity(vm_queue, ("put", "load", "next", "results")).responders()

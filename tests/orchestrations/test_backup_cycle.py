@@ -6,6 +6,7 @@ pruned by the real prune_policy, over the scripted activities of :class:`FakeAzu
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -102,6 +103,16 @@ def test_points_are_taken_in_batches_then_vms_complete_in_parallel_lanes():
     jobs = [ProtectJob.from_dict(t.input) for t in protect_calls(context)]
     assert sorted(j.vm.name for j in jobs) == [m.name for m in machines], "every VM once"
     assert all(j.taken is not None and len(j.taken) == 2 for j in jobs)
+    # The points are stored once: each take batch put them into the queue (whose load
+    # joined them to the jobs); none is in the cycle's own history.
+    puts = [c for b in take_batches for c in context.children[b.instance_id].calls("vm_queue.put")]
+    assert [len(put.input) for put in puts] == [2, 2, 1]
+    assert all(put.entity_key == CYCLE for put in puts)
+    [load] = context.calls("vm_queue.load")
+    before_results = json.dumps([(t.input, t.result) for t in [*take_batches, load]])
+    assert "/snapshots/" not in before_results, "no point passes through the cycle"
+    assert all(entry["taken"] is None for entry in load.input["vms"])
+    assert all(t.result == {"vms": 2} or t.result == {"vms": 1} for t in take_batches)
     # protect_vm did not take the points again: the ten takes of phase 1 are all there were.
     every = [context, *context.descendants()]
     assert sum(len(c.calls("take_point")) for c in every) == 10

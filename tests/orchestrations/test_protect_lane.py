@@ -61,7 +61,7 @@ def test_jobs_that_differ_in_more_than_their_vm_are_refused():
 
 
 def test_the_entity_forgets_the_cycle_once_its_results_are_read():
-    entity = RealEntity(vm_queue, ("load", "next", "results"))
+    entity = RealEntity(vm_queue, ("put", "load", "next", "results"))
     assert entity.call(CYCLE, "load", loaded(jobs(2))) == 2
     first = entity.call(CYCLE, "next", None)
     second = entity.call(CYCLE, "next", {"index": first["index"], "error": "boom"})
@@ -72,6 +72,45 @@ def test_the_entity_forgets_the_cycle_once_its_results_are_read():
     # A re-run of the same cycle id starts from a fresh queue.
     entity.call(CYCLE, "load", loaded(jobs(1)))
     assert entity.call(CYCLE, "next", None)["index"] == 0
+
+
+def points(vm_id: str) -> list[dict[str, Any]]:
+    """Stand-ins for a VM's taken DiskOutcomes (the queue keeps them as they are)."""
+    return [{"diskId": f"{vm_id}-os", "point": {"id": f"{vm_id}-os-point"}}]
+
+
+def test_points_put_before_the_load_are_joined_to_their_vms_and_kept_until_answered():
+    entity = RealEntity(vm_queue, ("put", "load", "next", "results"))
+    three = jobs(3)
+    ids = [job["vm"]["id"] for job in three]
+    # Two take batches put their points (vm2's batch failed: it has none).
+    entity.call(CYCLE, "put", {ids[0]: points(ids[0])})
+    entity.call(CYCLE, "put", {ids[1]: points(ids[1])})
+    assert entity.call(CYCLE, "load", loaded(three)) == 3
+    first = entity.call(CYCLE, "next", None)
+    assert first["job"]["taken"] == points(ids[0]), "the queue hands out the VM's points"
+    second = entity.call(CYCLE, "next", {"index": 0, "outcome": {"ok": 0}})
+    assert second["job"]["taken"] == points(ids[1])
+    third = entity.call(CYCLE, "next", {"index": 1, "error": "protect_vm failed"})
+    assert third["job"]["taken"] is None, "vm2's protect_vm takes its points itself"
+    # vm2's lane dies holding it: nothing answers for it.
+    answers = entity.call(CYCLE, "results", None)
+    assert answers["0"] == {"outcome": {"ok": 0}}, "an outcome needs no points beside it"
+    assert answers["1"] == {"error": "protect_vm failed", "taken": points(ids[1])}
+    assert "2" not in answers
+
+
+def test_results_give_the_points_of_vms_no_lane_answered_for():
+    entity = RealEntity(vm_queue, ("put", "load", "next", "results"))
+    two = jobs(2)
+    ids = [job["vm"]["id"] for job in two]
+    entity.call(CYCLE, "put", {vm_id: points(vm_id) for vm_id in ids})
+    entity.call(CYCLE, "load", loaded(two))
+    entity.call(CYCLE, "next", None)  # vm0 handed out; its lane then fails; vm1 never is
+    assert entity.call(CYCLE, "results", None) == {
+        "0": {"taken": points(ids[0])},
+        "1": {"taken": points(ids[1])},
+    }
 
 
 def scripted(failing: set[str]) -> Any:
@@ -87,7 +126,7 @@ def scripted(failing: set[str]) -> Any:
 
 
 def lane_world(failing: set[str] = frozenset()) -> tuple[RealEntity, dict[str, Any]]:
-    entity = RealEntity(vm_queue, ("load", "next", "results"))
+    entity = RealEntity(vm_queue, ("put", "load", "next", "results"))
     responders = {**entity.responders(), "protect_vm": scripted(failing)}
     return entity, responders
 

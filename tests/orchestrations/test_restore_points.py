@@ -10,7 +10,7 @@ from typing import Any
 
 from diskdr.backup import ProtectJob, RunOptions, VmOutcome
 from diskdr.restore_points import LIMIT_MARGIN, restore_point_of
-from orchestrations.backup_cycle import backup_cycle, protect_lane
+from orchestrations.backup_cycle import backup_cycle, protect_lane, take_batch
 from orchestrations.protect_vm import protect_vm
 from orchestrations.prune_policy import prune_policy
 from orchestrations.replicate_restore_point import replicate_restore_point
@@ -200,6 +200,7 @@ def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     fake = FakeAzure(vms=machines)
     gate, copies = FakeGate(), FakeCopies()
     table = {**fake.responders(), **responders(azure, gate, copies), **queue_responders()}
+    table["take_batch"] = Nested(take_batch, table)
     table["protect_vm"] = Nested(protect_vm, table)
     table["protect_lane"] = Nested(protect_lane, table)
     table["prune_policy"] = Nested(prune_policy, table)
@@ -211,10 +212,15 @@ def test_a_cycle_takes_every_vms_restore_point_first_and_retakes_refused_ones():
     # The take phase: two batches (2 + 1 VMs); vm1, refused for 20 minutes, is taken again
     # by its protect_vm (still refused: a timer to the instant Azure allows it, then taken);
     # the others are not taken twice.
-    batches = [t for t in context.awaited if t.kind == "all"]
-    assert [len(b.children) for b in batches[:2]] == [2, 1]
+    batches = context.calls("take_batch")
+    assert [len(b.input["job"]["vms"]) for b in batches] == [2, 1]
+    assert all(b.input["queue"] == "cycle-gold" for b in batches)  # their points go there
     assert azure.takes == {"vm0": 1, "vm1": 3, "vm2": 1}
-    retook = [c for c in context.descendants() if c.calls("take_restore_point")]
+    retook = [
+        c
+        for c in context.descendants()
+        if ":vm:" in c.instance_id and c.calls("take_restore_point")
+    ]
     assert len(retook) == 1 and [t.fire_at for t in retook[0].timers][:1] == [at(20)]
     assert retook[0].get_input()["vm"]["name"] == "vm1"
     assert context.calls("take_point") == []
