@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) -m twin.demo
 
 test: $(STAMP) $(CHECKOV_STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
